@@ -1,0 +1,44 @@
+/** Errors lemur raises. Each names what was wrong and, where it helps, how to fix it. */
+
+/** Base class: every error thrown by lemur itself is a LemurError. */
+export class LemurError extends Error {
+  override name = 'LemurError';
+}
+
+/** The native addon could not be loaded (missing, or built for another LibTorch). */
+export class NativeLoadError extends LemurError {
+  override name = 'NativeLoadError';
+}
+
+/** A configuration value is invalid; `field` is its dotted path (e.g. `backbone.tokens`). */
+export class ConfigError extends LemurError {
+  override name = 'ConfigError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`config.${field}: ${message}`);
+  }
+}
+
+/** Input data is invalid; names the file, column and first bad row where known. */
+export class DataError extends LemurError {
+  override name = 'DataError';
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly column?: string,
+    readonly row?: number,
+  ) {
+    super(
+      [file && `${file}`, column && `column '${column}'`, row !== undefined && `row ${row}`]
+        .filter(Boolean)
+        .join(', ') + (file || column || row !== undefined ? ': ' : '') + message,
+    );
+  }
+}
+
+/** A long operation was cancelled through its AbortSignal. */
+export class AbortError extends LemurError {
+  override name = 'AbortError';
+}

@@ -1,0 +1,28 @@
+/** What lemur runs on: the LibTorch it was built against, threads, CUDA devices. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { native, packageRoot, type NativeInfo } from './native.js';
+
+export interface Info extends NativeInfo {
+  /** The lemur package version. */
+  version: string;
+  node: string;
+}
+
+export function info(): Info {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return { version: pkg.version, node: process.versions.node, ...native().info() };
+}
+
+export interface ThreadOptions {
+  /** torch intra-op threads (default: the number of cores). */
+  intraOp?: number;
+  /** BLAS threads (default: equal to intraOp, so the two pools never oversubscribe). */
+  blas?: number;
+}
+
+/** Sets process-wide thread counts; applied before the next native task of every model. */
+export function setThreads(options: ThreadOptions): void {
+  native().setThreads(options);
+}

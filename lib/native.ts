@@ -1,0 +1,167 @@
+/**
+ * Loading the native addon, and the types of what it exports. Everything heavy in lemur
+ * runs in this addon (LibTorch); the rest of lib/ configures it, feeds it and reports.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { NativeLoadError } from './errors.js';
+
+const require = createRequire(import.meta.url);
+/** The package root (dist/.. or lib/..). */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'int32'
+  | 'int64'
+  | 'uint8'
+  | 'int8'
+  | 'int16'
+  | 'bfloat16'
+  | 'float16'
+  | 'bool';
+
+/** A torch tensor held by the native side. */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: DType;
+  readonly device: string;
+  readonly isContiguous: boolean;
+  /** The tensor's memory as a TypedArray, without copying where JS can address it. */
+  view(): TypedArrayOf;
+  /** A fresh copy of the data as a TypedArray. */
+  copy(): TypedArrayOf;
+  /** A copy on another device ('cpu', 'cuda', 'cuda:1') or converted to another dtype. */
+  to(deviceOrDtype: string): NativeTensor;
+  transpose(dim0: number, dim1: number): NativeTensor;
+  fill_(value: number): this;
+  add_(value: number): this;
+  sum(): number;
+}
+
+export type TypedArrayOf =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array;
+
+export interface NativeTensorClass {
+  fromTypedArray(array: TypedArrayOf, options?: { shape?: number[]; dtype?: DType }): NativeTensor;
+  bridgeStats(): { borrowed: number; exported: number; wrapped: number };
+}
+
+export interface TraceEntry {
+  id: number;
+  label: string;
+  startMs: number;
+  endMs: number;
+  failed: boolean;
+}
+
+export interface NativeQueue {
+  raggedMeanPool(values: NativeTensor | Float32Array, offsets: NativeTensor | BigInt64Array | Int32Array): Promise<NativeTensor>;
+  matmul(size: number, repeats: number): Promise<{ seconds: number; gflops: number }>;
+  trace(): TraceEntry[];
+  readonly pending: number;
+}
+
+export interface NativeInfo {
+  torch: { version: string; source: string; library: string; cxx11Abi: boolean; cuda: boolean };
+  build: { cudaKernels: boolean; cudaKernelsCompiled: boolean; cudaArchs: string; builtAt: string };
+  threads: {
+    cores: number;
+    intraOp: number;
+    interOp: number;
+    blas: number;
+    blasLibrary: string;
+    parallelBackend: string;
+  };
+  cuda: {
+    available: boolean;
+    devices: { index: number; name: string; memoryBytes: number; computeCapability: string }[];
+  };
+}
+
+export interface NativeAddon {
+  info(): NativeInfo;
+  setThreads(options: { intraOp?: number; blas?: number }): void;
+  Tensor: NativeTensorClass;
+  Queue: new (name?: string) => NativeQueue;
+  ops: {
+    raggedMeanPool(
+      values: NativeTensor | TypedArrayOf,
+      offsets: NativeTensor | TypedArrayOf,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradValues?: NativeTensor };
+  };
+  // Model-level classes are declared next to their TypeScript wrappers.
+  [key: string]: unknown;
+}
+
+/** What the build recorded about the LibTorch it compiled against (build/Release/lemur-build.json). */
+export interface BuildRecord {
+  torchVersion: string;
+  torchSource: string;
+  torchLib: string;
+  torchLibSize: number;
+  cxx11Abi: number;
+  torchHasCuda: string;
+}
+
+const REBUILD_HINT =
+  'Rebuild the addon: `npm rebuild lemur --build-from-source` (inside the lemur repository: `npm run build:native`).';
+
+function checkBuildRecord(binary: string): void {
+  const recordFile = join(dirname(binary), 'lemur-build.json');
+  if (!existsSync(recordFile)) return;
+  const record = JSON.parse(readFileSync(recordFile, 'utf8')) as BuildRecord;
+  if (!existsSync(record.torchLib)) {
+    throw new NativeLoadError(
+      `lemur's native addon was built against LibTorch ${record.torchVersion} (${record.torchSource}) at ` +
+        `${record.torchLib}, which is no longer there. ${REBUILD_HINT}`,
+    );
+  }
+  const size = statSync(record.torchLib).size;
+  if (size !== record.torchLibSize) {
+    throw new NativeLoadError(
+      `lemur's native addon was built against LibTorch ${record.torchVersion} at ${record.torchLib}, ` +
+        `and that library has changed since (size ${record.torchLibSize} -> ${size} bytes). ${REBUILD_HINT}`,
+    );
+  }
+}
+
+let loaded: NativeAddon | undefined;
+
+/** The native addon, loaded on first use. Throws NativeLoadError with the fix when it cannot load. */
+export function native(): NativeAddon {
+  if (loaded) return loaded;
+  const gypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
+  let binary: string;
+  try {
+    binary = gypBuild.resolve(packageRoot);
+  } catch {
+    throw new NativeLoadError(
+      `lemur's native addon is not built (no build/Release/lemur.node under ${packageRoot}). ` +
+        `Run \`npm install\` in the package (it builds with cmake-js), or ${REBUILD_HINT}`,
+    );
+  }
+  checkBuildRecord(binary);
+  try {
+    loaded = require(binary) as NativeAddon;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const why = /undefined symbol|version `.*' not found|cannot open shared object/.test(msg)
+      ? 'it does not match the LibTorch (or C++ runtime) on this machine'
+      : 'it failed to load';
+    throw new NativeLoadError(`lemur's native addon at ${binary}: ${why}: ${msg.split('\n')[0]}. ${REBUILD_HINT}`);
+  }
+  return loaded;
+}

@@ -1,0 +1,23 @@
+// The lemur native addon: registers each binding (see bindings/ and core/).
+#include <napi.h>
+
+#include "bindings/bindings.h"
+#include "core/addon_env.h"
+#include "core/tensor_object.h"
+#include "core/threads.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  lemur::init_addon_env(env);
+  lemur::thread_settings();  // applies the defaults: intra-op = cores, BLAS = intra-op
+  lemur::TensorObject::Init(env, exports);
+  lemur::init_info_binding(env, exports);
+  lemur::init_ops_binding(env, exports);
+  lemur::init_queue_binding(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(lemur, Init)

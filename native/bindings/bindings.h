@@ -1,0 +1,11 @@
+// Registration functions of the JS-facing parts of the addon, one per binding file.
+#pragma once
+#include <napi.h>
+
+namespace lemur {
+
+void init_info_binding(Napi::Env env, Napi::Object exports);   // info(), setThreads()
+void init_ops_binding(Napi::Env env, Napi::Object exports);    // ops.* (synchronous, low level)
+void init_queue_binding(Napi::Env env, Napi::Object exports);  // Queue: async, serialized ops
+
+}  // namespace lemur

@@ -1,0 +1,28 @@
+#include "core/js_error.h"
+
+#include <c10/util/Exception.h>
+
+namespace lemur {
+
+std::string describe_exception(const std::exception& e) {
+  if (auto* te = dynamic_cast<const c10::Error*>(&e)) {
+    std::string msg = te->what_without_backtrace();
+    // torch appends "Exception raised from <fn> at <file>:<line> (most recent call first):"
+    auto cut = msg.find("\nException raised from");
+    if (cut != std::string::npos) msg.erase(cut);
+    return msg;
+  }
+  return e.what();
+}
+
+std::string describe_current_exception() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return describe_exception(e);
+  } catch (...) {
+    return "unknown native exception";
+  }
+}
+
+}  // namespace lemur

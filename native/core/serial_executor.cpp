@@ -1,0 +1,127 @@
+#include "core/serial_executor.h"
+
+#include "core/js_error.h"
+#include "core/threads.h"
+
+namespace lemur {
+
+struct SerialExecutor::Task {
+  uint64_t id;
+  std::string label;
+  Work work;
+  Finish finish;
+  Napi::Promise::Deferred deferred;
+  Napi::ObjectReference owner;
+  bool failed = false;
+  std::string error;
+};
+
+namespace {
+constexpr size_t kTraceLength = 256;
+}
+
+SerialExecutor::SerialExecutor(Napi::Env env, std::string name)
+    : name_(std::move(name)), t0_(std::chrono::steady_clock::now()) {
+  tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), "lemur:" + name_, 0, 1);
+  tsfn_.Unref(env);  // referenced only while work is pending
+  thread_ = std::thread([this] { loop(); });
+}
+
+SerialExecutor::~SerialExecutor() {
+  shutdown();
+  tsfn_.Release();
+}
+
+void SerialExecutor::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Napi::Promise SerialExecutor::submit(Napi::Env env, Napi::Object owner, std::string label,
+                                     Work work, Finish finish) {
+  auto deferred = Napi::Promise::Deferred::New(env);
+  auto* task = new Task{next_id_++, std::move(label), std::move(work), std::move(finish),
+                        deferred, Napi::Persistent(owner)};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      delete task;
+      throw UserError("the native queue '" + name_ + "' is shut down");
+    }
+    queue_.push_back(task);
+  }
+  if (pending_++ == 0) tsfn_.Ref(env);
+  cv_.notify_one();
+  return deferred.Promise();
+}
+
+void SerialExecutor::loop() {
+  uint64_t applied = 0;
+  for (;;) {
+    Task* task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop requested and nothing left
+      task = queue_.front();
+      queue_.pop_front();
+    }
+    auto started = std::chrono::steady_clock::now();
+    try {
+      apply_thread_settings(applied);
+      task->work();
+    } catch (...) {
+      task->failed = true;
+      task->error = describe_current_exception();
+    }
+    // Inputs captured by the work die here, on this thread: borrowed JS buffers are then
+    // released through the bridge's JS-thread channel, and memory is freed without delay.
+    try {
+      task->work = nullptr;
+    } catch (...) {
+    }
+    auto ended = std::chrono::steady_clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      using ms = std::chrono::duration<double, std::milli>;
+      trace_.push_back({task->id, task->label, ms(started - t0_).count(), ms(ended - t0_).count(),
+                        task->failed});
+      if (trace_.size() > kTraceLength) trace_.pop_front();
+    }
+    napi_status st = tsfn_.BlockingCall(task, [this](Napi::Env env, Napi::Function, Task* t) {
+      settle(env, t);
+    });
+    if (st != napi_ok) {  // environment is closing: nobody is waiting any more
+      task->owner.SuppressDestruct();
+      delete task;
+    }
+  }
+}
+
+void SerialExecutor::settle(Napi::Env env, Task* task) {
+  std::unique_ptr<Task> owned(task);
+  Napi::HandleScope scope(env);
+  if (--pending_ == 0) tsfn_.Unref(env);
+  if (task->failed) {
+    task->deferred.Reject(Napi::Error::New(env, task->error).Value());
+    return;
+  }
+  try {
+    task->deferred.Resolve(task->finish ? task->finish(env) : env.Undefined());
+  } catch (const Napi::Error& e) {
+    task->deferred.Reject(e.Value());
+  } catch (...) {
+    task->deferred.Reject(Napi::Error::New(env, describe_current_exception()).Value());
+  }
+}
+
+std::vector<SerialExecutor::TraceEntry> SerialExecutor::trace() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {trace_.begin(), trace_.end()};
+}
+
+}  // namespace lemur

@@ -1,0 +1,24 @@
+// Thread counts for torch's intra-op pool and the BLAS library underneath it. Settings are
+// process-wide; each executor thread applies them before its next task (OpenMP keeps the
+// count per thread, so setting it on the JS thread alone would not reach the workers).
+#pragma once
+#include <cstdint>
+
+namespace lemur {
+
+struct ThreadSettings {
+  int intra_op;  // torch intra-op threads
+  int blas;      // OpenBLAS / MKL threads
+};
+
+int hardware_cores();
+ThreadSettings thread_settings();
+// 0 for either keeps its current value. Defaults at load: intra_op = cores, and BLAS
+// threads equal to it, so torch and BLAS never stack their pools on top of each other.
+void set_thread_settings(int intra_op, int blas);
+// Applies the current settings to the calling thread if they changed since it last did.
+void apply_thread_settings(uint64_t& applied_generation);
+// Name of the BLAS threading control found at run time ("openblas", "none"...).
+const char* blas_library();
+
+}  // namespace lemur

@@ -1,0 +1,21 @@
+// ragged_attention: multi-head attention where each sample's queries attend only to that
+// sample's keys, both stored ragged (never padded).
+//   q [Tq, H, D], k [Tk, H, D], v [Tk, H, Dv]   (float32, float16 or bfloat16; fp32 math)
+//   q_offsets, k_offsets [B+1] int64: sample b owns q rows q_offsets[b]..q_offsets[b+1]-1
+//     and k/v rows k_offsets[b]..k_offsets[b+1]-1.
+//   key_mask (optional) [Tk] bool: false = masked out (e.g. a memory-bank miss).
+//   scale: multiplies q.k (usually 1/sqrt(D)).
+//   -> out [Tq, H, Dv]; a sample with no unmasked key gives zeros, and zero gradients.
+// Fixed Nq queries per sample: q_offsets = Nq * [0, 1, ..., B]. Self-attention over a ragged
+// sequence: q_offsets = k_offsets. Differentiable in q, k and v.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+
+namespace lemur::ops {
+
+at::Tensor ragged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& q_offsets, const at::Tensor& k_offsets,
+                            const c10::optional<at::Tensor>& key_mask, double scale);
+
+}  // namespace lemur::ops

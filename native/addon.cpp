@@ -15,6 +15,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lemur::init_info_binding(env, exports);
   lemur::init_ops_binding(env, exports);
   lemur::init_queue_binding(env, exports);
+  lemur::init_data_binding(env, exports);
+  lemur::init_model_binding(env, exports);
   return exports;
 }
 

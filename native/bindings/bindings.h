@@ -7,5 +7,7 @@ namespace lemur {
 void init_info_binding(Napi::Env env, Napi::Object exports);   // info(), setThreads()
 void init_ops_binding(Napi::Env env, Napi::Object exports);    // ops.* (synchronous, low level)
 void init_queue_binding(Napi::Env env, Napi::Object exports);  // Queue: async, serialized ops
+void init_data_binding(Napi::Env env, Napi::Object exports);   // Samples, Documents, Loader
+void init_model_binding(Napi::Env env, Napi::Object exports);  // Model (a Trainer on its executor)
 
 }  // namespace lemur

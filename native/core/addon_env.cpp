@@ -7,7 +7,7 @@ namespace lemur {
 namespace {
 void on_env_teardown(Napi::Env, AddonEnv* data, void*) {
   data->alive.store(false);
-  data->tensor_ctor.SuppressDestruct();
+  for (auto* r : {&data->tensor_ctor, &data->samples_ctor, &data->documents_ctor, &data->loader_ctor}) r->SuppressDestruct();
 }
 }  // namespace
 

@@ -16,7 +16,7 @@ struct Borrow;
 struct AddonEnv {
   std::thread::id js_thread;
   std::atomic<bool> alive{true};
-  Napi::FunctionReference tensor_ctor;
+  Napi::FunctionReference tensor_ctor, samples_ctor, documents_ctor, loader_ctor;
 
   // JS references dropped by tensors that died off the JS thread, released there.
   std::mutex pending_mu;

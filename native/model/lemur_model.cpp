@@ -1,0 +1,391 @@
+#include "model/lemur_model.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "core/js_error.h"
+#include "ops/expand_rows/expand_rows.h"
+
+#ifdef LEMUR_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace lemur::model {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Wall time of a phase; on CUDA the device is synchronized at phase boundaries so the time
+// is the phase's own (costs a little; the breakdown is what the benchmark reports).
+struct PhaseTimer {
+  const at::Device& device;
+  Clock::time_point t0;
+  explicit PhaseTimer(const at::Device& d) : device(d) { t0 = Clock::now(); }
+  double lap() {
+#ifdef LEMUR_WITH_CUDA
+    if (device.is_cuda()) at::cuda::getCurrentCUDAStream(device.index()).synchronize();
+#endif
+    auto now = Clock::now();
+    double s = std::chrono::duration<double>(now - t0).count();
+    t0 = now;
+    return s;
+  }
+};
+
+at::Tensor uniform_like_rng(int64_t n, std::mt19937_64& rng, const at::Device& device) {
+  at::Tensor r = at::empty({n}, at::kFloat);
+  float* p = r.data_ptr<float>();
+  std::uniform_real_distribution<float> dist(0.f, 1.f);
+  for (int64_t i = 0; i < n; ++i) p[i] = dist(rng);
+  return r.to(device);
+}
+
+}  // namespace
+
+LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.device) {
+  const int64_t e = c.embedding_dim;
+  tables = register_module("tables", EmbeddingTables(c.id_dim, SparseOptimConfig{c.optim.sparse, c.optim.sparse_lr,
+                                                                                   c.optim.sparse_eps, c.optim.beta1,
+                                                                                   c.optim.beta2}));
+  if (c.user_id) t_user = tables->add_table("user", c.user_buckets > 0 ? c.user_buckets : std::max<int64_t>(c.num_users, 1));
+  bool any_id_seq = false;
+  for (const auto& s : c.sequences) any_id_seq |= s.id_encoder != "none";
+  if (c.doc_id || any_id_seq)
+    t_doc = tables->add_table("doc", c.doc_buckets > 0 ? c.doc_buckets : std::max<int64_t>(c.num_documents, 1));
+  for (const auto& f : c.categorical) t_cat.push_back(tables->add_table("cat_" + f.name, f.buckets));
+
+  const int64_t ns_dim = ns_id_dim() + c.dense;
+  if (c.uses_content()) {
+    TextEncoderOptions d{c.vocab_size, c.doc_tokens, c.text_fields, e, 0, 0, 0, c.doc_encoder};
+    if (c.has_images()) {
+      d.image_h = c.image_h;
+      d.image_w = c.image_w;
+      d.image_c = c.image_c;
+    }
+    doc_encoder = register_module("doc_encoder", TextEncoder(d));
+    if (c.has_query_text()) {
+      TextEncoderOptions q{c.vocab_size, c.query_tokens, 1, e, 0, 0, 0, c.query_encoder};
+      query_encoder = register_module("query_encoder", TextEncoder(q));
+    } else {
+      const int64_t tower_in = ns_dim - (c.doc_id ? c.id_dim : 0);
+      if (tower_in <= 0)
+        throw UserError("without query text the query embedding comes from a request tower over user and request "
+                        "features, but the configuration has none (enable features.userId or add categorical/dense features)");
+      request_tower = register_module("request_tower", FeedForward(tower_in, 2 * e, e));
+    }
+  }
+  if (c.bank) {
+    if (!c.uses_content()) throw UserError("the memory bank needs the document encoder (docEncoder.enabled)");
+    bank = register_module("bank", MemoryBank(c.num_documents, e, c.bank_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat));
+    fresh_slot_ = at::full({c.num_documents}, -1, at::kLong);
+  }
+
+  const int64_t q_dim = c.uses_content() ? e : 0, d_dim = c.uses_content() ? e : 0;
+  const int64_t context_dim = ns_dim + q_dim + d_dim;
+  decoders = register_module("decoders", torch::nn::ModuleList());
+  id_encoders = register_module("id_encoders", torch::nn::ModuleList());
+  const bool hy = c.backbone.type == "hyformer";
+  int64_t seq_features = 0, sim_features = 0;
+  std::vector<int64_t> item_dims;
+  for (const auto& s : c.sequences) {
+    if ((s.bank || s.similarity) && !c.bank)
+      throw UserError("sequence '" + s.name + "' reads the memory bank, which is disabled (memoryBank.enabled)");
+    if (s.similarity) sim_features += 2 * c.similarity_length;
+    if (hy) {
+      const int64_t item_dim = (s.id_encoder != "none" ? c.id_dim : 0) + (s.bank ? e : 0);
+      if (item_dim == 0) throw UserError("sequence '" + s.name + "' has neither an ID path nor the bank path");
+      item_dims.push_back(item_dim);
+      decoder_of.push_back(-1);
+      id_encoder_of.push_back(-1);
+      continue;
+    }
+    if (s.bank) {
+      decoder_of.push_back(static_cast<int>(decoders->size()));
+      decoders->push_back(SequenceDecoder(c.decoder, s, context_dim, e, c.action_types));
+      seq_features += c.decoder.queries * c.decoder.width;
+    } else {
+      decoder_of.push_back(-1);
+    }
+    if (s.id_encoder != "none") {
+      id_encoder_of.push_back(static_cast<int>(id_encoders->size()));
+      auto enc = IdSequenceEncoder(c.longer, s.id_encoder, c.id_dim, context_dim, s, c.action_types);
+      seq_features += enc->output_tokens() * c.longer.width;
+      id_encoders->push_back(enc);
+    } else {
+      id_encoder_of.push_back(-1);
+    }
+  }
+  const int64_t features = context_dim + seq_features + sim_features;
+  const auto& bb = c.backbone;
+  if (bb.type == "mlp") {
+    mlp = register_module("mlp", MlpHead(features, bb.mlp_hidden));
+  } else if (bb.type == "rankmixer") {
+    rankmixer = register_module("rankmixer", RankMixer(features, bb.tokens, bb.width, bb.layers, bb.ffn_mult, bb.mlp_hidden));
+  } else if (bb.type == "hyformer") {
+    hyformer = register_module("hyformer", HyFormer(bb, context_dim + sim_features, item_dims));
+  } else {
+    throw UserError("backbone.type must be 'mlp', 'rankmixer' or 'hyformer', got '" + bb.type + "'");
+  }
+  to(device);
+  if (fresh_slot_.defined()) fresh_slot_ = fresh_slot_.to(device);
+}
+
+int64_t LemurModelImpl::ns_id_dim() const {
+  return config.id_dim * ((config.user_id ? 1 : 0) + (config.doc_id ? 1 : 0) + static_cast<int64_t>(config.categorical.size()));
+}
+
+at::Tensor LemurModelImpl::encode_content(const at::Tensor& ids, const data::DocumentTable& docs) {
+  auto content = docs.gather(ids);
+  at::Tensor tokens = content.tokens.to(device, true);
+  at::Tensor images = content.images.defined() && config.has_images() ? content.images.to(device, true) : at::Tensor();
+  at::Tensor has_image = images.defined() ? content.has_image.to(device, true) : at::Tensor();
+  return doc_encoder(tokens, images, has_image);
+}
+
+at::Tensor LemurModelImpl::encode_documents(const at::Tensor& ids_in, const data::DocumentTable& docs, int64_t chunk) {
+  at::NoGradGuard no_grad;
+  at::Tensor ids = ids_in.to(at::kCPU, at::kLong);
+  std::vector<at::Tensor> parts;
+  for (int64_t i = 0; i < ids.numel(); i += chunk) parts.push_back(encode_content(ids.slice(0, i, i + chunk), docs));
+  if (parts.empty()) return at::zeros({0, config.embedding_dim}, at::TensorOptions().device(device));
+  return at::cat(parts);
+}
+
+void LemurModelImpl::index_documents(const at::Tensor& ids, const data::DocumentTable& docs, int64_t step) {
+  if (bank.is_empty()) throw UserError("this model has no memory bank to index documents into");
+  at::Tensor all = ids.to(at::kCPU, at::kLong);
+  for (int64_t i = 0; i < all.numel(); i += 4096) {
+    at::Tensor part = all.slice(0, i, i + 4096);
+    bank->write(part.to(device), encode_documents(part, docs), step);
+  }
+}
+
+double LemurModelImpl::staleness_probe(int64_t n, const data::DocumentTable& docs, std::mt19937_64& rng) {
+  if (bank.is_empty()) return 0.0;
+  at::Tensor written = bank->written().to(at::kCPU).nonzero().squeeze(1);
+  const int64_t w = written.numel();
+  if (w == 0) return 0.0;
+  n = std::min(n, w);
+  // a seeded sample of written rows (partial Fisher-Yates over their positions)
+  std::vector<int64_t> pick(w);
+  for (int64_t i = 0; i < w; ++i) pick[i] = i;
+  for (int64_t i = 0; i < n; ++i) {
+    std::uniform_int_distribution<int64_t> d(i, w - 1);
+    std::swap(pick[i], pick[d(rng)]);
+  }
+  at::Tensor sel = at::from_blob(pick.data(), {n}, at::kLong).clone();
+  at::Tensor ids = written.index_select(0, sel);
+  at::Tensor fresh = encode_documents(ids, docs).to(at::kFloat);
+  auto [rows, present] = bank->read(ids.to(device));
+  return (l2_normalize(rows) * l2_normalize(fresh)).sum(1).mean().item<double>();
+}
+
+void LemurModelImpl::freeze_encoders() {
+  for (auto& p : encoder_parameters()) p.requires_grad_(false);
+  frozen_ = true;
+}
+
+std::vector<at::Tensor> LemurModelImpl::encoder_parameters() {
+  std::vector<at::Tensor> out;
+  for (auto* m : {static_cast<torch::nn::Module*>(query_encoder.get()), static_cast<torch::nn::Module*>(doc_encoder.get()),
+                  static_cast<torch::nn::Module*>(request_tower.get())})
+    if (m)
+      for (auto& p : m->parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<at::Tensor> LemurModelImpl::other_parameters() {
+  auto enc = encoder_parameters();
+  std::vector<at::Tensor> out;
+  for (auto& p : parameters()) {
+    bool is_enc = false;
+    for (auto& q : enc) is_enc |= q.is_same(p);
+    if (!is_enc) out.push_back(p);
+  }
+  return out;
+}
+
+at::Tensor LemurModelImpl::query_embedding(const data::Batch& b, const at::Tensor& ns_ids, const at::Tensor& dense,
+                                           bool train) {
+  c10::optional<at::NoGradGuard> no_grad;
+  if (frozen_) no_grad.emplace();
+  if (!query_encoder.is_empty()) return query_encoder(b.query_tokens);
+  // No query text: the request plays the query (user and request features, no document id).
+  std::vector<at::Tensor> parts;
+  const int64_t id = config.id_dim;
+  int64_t col = 0;
+  if (config.user_id) parts.push_back(ns_ids.slice(1, col, col + id)), col += id;
+  if (config.doc_id) col += id;
+  if (ns_ids.size(1) > col) parts.push_back(ns_ids.slice(1, col));
+  if (dense.size(1) > 0) parts.push_back(dense);
+  return l2_normalize(request_tower(at::cat(parts, 1)));
+}
+
+ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::DocumentTable& docs, const ForwardMode& mode,
+                                      int64_t step, std::mt19937_64& rng) {
+  ForwardOutput out;
+  PhaseTimer timer(device);
+  double t_enc = 0, t_bank = 0;
+  const int64_t B = b.size;
+
+  // ID features: every lookup of a table deduplicated together.
+  std::vector<at::Tensor> ns_parts;
+  at::Tensor user_emb, doc_emb;
+  std::vector<at::Tensor> doc_seq_emb(config.sequences.size());
+  if (t_user >= 0) ns_parts.push_back(tables->lookup(t_user, b.user, mode.train));
+  if (t_doc >= 0) {
+    std::vector<at::Tensor> ids{b.doc};
+    std::vector<int> which;
+    for (size_t s = 0; s < config.sequences.size(); ++s)
+      if (config.sequences[s].id_encoder != "none") {
+        ids.push_back(b.sequence(config.sequences[s].name).ids);
+        which.push_back(static_cast<int>(s));
+      }
+    auto embs = tables->lookup(t_doc, ids, mode.train);
+    if (config.doc_id) ns_parts.push_back(embs[0]);
+    for (size_t i = 0; i < which.size(); ++i) doc_seq_emb[which[i]] = embs[i + 1];
+  }
+  for (size_t c = 0; c < t_cat.size(); ++c)
+    ns_parts.push_back(tables->lookup(t_cat[c], b.categorical.select(1, static_cast<int64_t>(c)), mode.train));
+  at::Tensor ns_ids = ns_parts.empty() ? at::zeros({B, 0}, at::TensorOptions().device(device)) : at::cat(ns_parts, 1);
+  at::Tensor dense = b.dense.to(ns_ids.scalar_type());
+  std::vector<at::Tensor> context_parts{ns_ids, dense};
+
+  // Query and target-document embeddings.
+  at::Tensor d_rank;
+  if (config.uses_content()) {
+    out.q = query_embedding(b, ns_ids, dense, mode.train);
+    const at::Tensor& U = b.unique_docs;
+    const int64_t nU = U.numel();
+    out.unique_docs = nU;
+    at::Tensor d_u, present;
+    if (!bank.is_empty()) {
+      auto [rows, pres] = bank->read(U);
+      d_u = rows;
+      present = pres;
+      if (mode.train) bank->count(present, /*target=*/true);
+      out.target_misses = nU - present.sum().item<int64_t>();
+    } else {
+      d_u = at::zeros({nU, config.embedding_dim}, at::TensorOptions().device(device));
+      present = at::zeros({nU}, at::TensorOptions().dtype(at::kBool).device(device));
+    }
+    at::Tensor encode, grad;
+    const bool trainable = mode.train && !frozen_;
+    if (trainable) {
+      at::Tensor r = uniform_like_rng(nU, rng, device);
+      // Sample p of the documents for the encoder's forward, q for its backward; documents
+      // the bank lacks are always encoded (there is no other source for them).
+      const double p = bank.is_empty() ? 1.0 : config.encode_forward;
+      encode = r.lt(p).logical_or(present.logical_not());
+      grad = r.lt(config.encode_backward).logical_and(encode);
+    } else {
+      encode = mode.encode_missing || bank.is_empty() ? present.logical_not()
+                                                      : at::zeros_like(present);
+      grad = at::zeros_like(present);
+    }
+    t_bank += timer.lap();
+    at::Tensor idx_grad = grad.nonzero().squeeze(1);
+    at::Tensor idx_nograd = encode.logical_and(grad.logical_not()).nonzero().squeeze(1);
+    out.encoded_with_grad = idx_grad.numel();
+    out.encoded = out.encoded_with_grad + idx_nograd.numel();
+    at::Tensor v_grad, v_nograd;
+    if (idx_grad.numel() > 0) v_grad = encode_content(U.index_select(0, idx_grad), docs);
+    if (idx_nograd.numel() > 0) {
+      at::NoGradGuard ng;
+      v_nograd = encode_content(U.index_select(0, idx_nograd), docs);
+    }
+    t_enc += timer.lap();
+    if (v_grad.defined()) d_u = d_u.index_put({idx_grad}, v_grad.to(d_u.scalar_type()));
+    if (v_nograd.defined()) d_u = d_u.index_put({idx_nograd}, v_nograd.to(d_u.scalar_type()));
+    out.d = ops::expand_rows(d_u, b.doc_inverse);
+    d_rank = config.stop_gradient ? out.d.detach() : out.d;
+    if (!mode.ranking) {
+      out.t_encoder = t_enc;
+      out.t_bank = t_bank;
+      return out;
+    }
+    // Bank write before the history reads: an id encoded in this step is read fresh.
+    at::Tensor enc_idx = encode.nonzero().squeeze(1);
+    const bool write_now = mode.train && !bank.is_empty() && config.fresh_in_batch != "off";
+    if (write_now) bank->write(U.index_select(0, enc_idx), d_u.index_select(0, enc_idx), step);
+    if (mode.train && config.fresh_in_batch == "gradient" && idx_grad.numel() > 0) {
+      fresh_slot_.index_put_({U.index_select(0, idx_grad)}, at::arange(idx_grad.numel(), fresh_slot_.options()));
+    }
+    t_bank += timer.lap();
+    context_parts.push_back(out.q);
+    context_parts.push_back(d_rank);
+
+    // Sequences.
+    at::Tensor context = at::cat(context_parts, 1);
+    std::vector<at::Tensor> seq_tokens, sim_feats;
+    std::vector<HyFormerSequence> hy_seqs;
+    const bool gradient_fresh = mode.train && config.fresh_in_batch == "gradient" && idx_grad.numel() > 0;
+    if (mode.train)
+      for (const auto& sc : config.sequences)
+        if (sc.bank) bank->count(bank->present(b.sequence(sc.name).ids), /*target=*/false);
+    for (size_t s = 0; s < config.sequences.size(); ++s) {
+      const auto& sc = config.sequences[s];
+      const auto& seq = b.sequence(sc.name);
+      if (sc.similarity) sim_feats.push_back(similarity_features(d_rank, seq, *bank, config.similarity_length));
+      if (!hyformer.is_empty()) {
+        std::vector<at::Tensor> item_parts;
+        if (sc.id_encoder != "none") item_parts.push_back(doc_seq_emb[s]);
+        if (sc.bank) {
+          auto [rows, pres] = bank->read(seq.ids);
+          item_parts.push_back(rows.to(ns_ids.scalar_type()));
+        }
+        hy_seqs.push_back({at::cat(item_parts, 1), seq.offsets});
+        continue;
+      }
+      if (decoder_of[s] >= 0) {
+        auto dec = decoders[decoder_of[s]]->as<SequenceDecoder>();
+        at::Tensor tokens = gradient_fresh ? dec->forward(context, seq, *bank, fresh_slot_, v_grad)
+                                           : dec->forward(context, seq, *bank);
+        seq_tokens.push_back(tokens.reshape({B, -1}));
+      }
+      if (id_encoder_of[s] >= 0)
+        seq_tokens.push_back(id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(context, seq, doc_seq_emb[s]).reshape({B, -1}));
+    }
+    if (gradient_fresh) fresh_slot_.index_fill_(0, U.index_select(0, idx_grad), -1);
+    if (mode.train && !bank.is_empty() && config.fresh_in_batch == "off")
+      bank->write(U.index_select(0, enc_idx), d_u.index_select(0, enc_idx), step);
+    std::vector<at::Tensor> feats{context};
+    for (auto& t : seq_tokens) feats.push_back(t);
+    for (auto& t : sim_feats) feats.push_back(t);
+    if (!hyformer.is_empty()) {
+      std::vector<at::Tensor> ns{context};
+      for (auto& t : sim_feats) ns.push_back(t);
+      out.logits = hyformer(at::cat(ns, 1), hy_seqs);
+    } else {
+      at::Tensor x = at::cat(feats, 1);
+      out.logits = !rankmixer.is_empty() ? rankmixer(x) : mlp(x);
+    }
+  } else {
+    // ID-only models: no content, no bank.
+    at::Tensor context = at::cat(context_parts, 1);
+    std::vector<at::Tensor> feats{context};
+    std::vector<HyFormerSequence> hy_seqs;
+    for (size_t s = 0; s < config.sequences.size(); ++s) {
+      const auto& sc = config.sequences[s];
+      const auto& seq = b.sequence(sc.name);
+      if (!hyformer.is_empty()) {
+        hy_seqs.push_back({doc_seq_emb[s], seq.offsets});
+      } else if (id_encoder_of[s] >= 0) {
+        feats.push_back(id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(context, seq, doc_seq_emb[s]).reshape({B, -1}));
+      }
+    }
+    if (!hyformer.is_empty()) out.logits = hyformer(context, hy_seqs);
+    else {
+      at::Tensor x = at::cat(feats, 1);
+      out.logits = !rankmixer.is_empty() ? rankmixer(x) : mlp(x);
+    }
+  }
+  out.t_backbone = timer.lap();
+  out.t_encoder = t_enc;
+  out.t_bank = t_bank;
+  return out;
+}
+
+}  // namespace lemur::model

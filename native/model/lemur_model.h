@@ -1,0 +1,79 @@
+// The LEMUR model: ID features, query and document encoders, memory bank, multimodal
+// sequence decoders, ID-sequence encoders, similarity features, and a ranking backbone
+// (MLP, RankMixer or HyFormer). Which parts exist is the configuration: the presets of the
+// paper's ladder are configurations of this one module.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <random>
+
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "model/config.h"
+#include "model/embedding_tables.h"
+#include "model/hyformer.h"
+#include "model/layers.h"
+#include "model/memory_bank.h"
+#include "model/rank_mixer.h"
+#include "model/sequence_modules.h"
+#include "model/text_encoder.h"
+
+namespace lemur::model {
+
+struct ForwardMode {
+  bool train = true;
+  bool ranking = true;         // false: encoders only (two-stage pre-training)
+  bool encode_missing = true;  // outside training: encode documents the bank lacks (else zeros)
+};
+
+struct ForwardOutput {
+  at::Tensor logits;  // [B] (undefined when !ranking)
+  at::Tensor q, d;    // [B, e] query and target-document embeddings (undefined without content)
+  int64_t unique_docs = 0, encoded = 0, encoded_with_grad = 0, target_misses = 0;
+  double t_encoder = 0, t_bank = 0, t_backbone = 0;  // seconds
+};
+
+struct LemurModelImpl : torch::nn::Module {
+  explicit LemurModelImpl(const ModelConfig& config);
+
+  ForwardOutput forward(const data::Batch& batch, const data::DocumentTable& docs, const ForwardMode& mode,
+                        int64_t step, std::mt19937_64& rng);
+
+  // Document embeddings, no gradient, in chunks (indexing, probes, export). ids on any device.
+  at::Tensor encode_documents(const at::Tensor& ids, const data::DocumentTable& docs, int64_t chunk = 512);
+  // Encodes the documents and writes them into the bank (what a serving indexer does).
+  void index_documents(const at::Tensor& ids, const data::DocumentTable& docs, int64_t step);
+  // Mean cosine between bank rows and fresh encodings of up to n written documents.
+  double staleness_probe(int64_t n, const data::DocumentTable& docs, std::mt19937_64& rng);
+
+  // Two-stage: stop training the encoders (and the request tower).
+  void freeze_encoders();
+  bool encoders_frozen() const { return frozen_; }
+  std::vector<at::Tensor> encoder_parameters();
+  std::vector<at::Tensor> other_parameters();
+
+  ModelConfig config;
+  at::Device device;
+  EmbeddingTables tables{nullptr};
+  int t_user = -1, t_doc = -1;
+  std::vector<int> t_cat;
+  TextEncoder query_encoder{nullptr}, doc_encoder{nullptr};
+  FeedForward request_tower{nullptr};
+  MemoryBank bank{nullptr};
+  torch::nn::ModuleList decoders, id_encoders;
+  std::vector<int> decoder_of, id_encoder_of;  // per sequence: index or -1
+  MlpHead mlp{nullptr};
+  RankMixer rankmixer{nullptr};
+  HyFormer hyformer{nullptr};
+
+ private:
+  at::Tensor query_embedding(const data::Batch& b, const at::Tensor& ns_ids, const at::Tensor& dense, bool train);
+  at::Tensor encode_content(const at::Tensor& ids, const data::DocumentTable& docs);
+  int64_t ns_id_dim() const;
+  bool frozen_ = false;
+  at::Tensor fresh_slot_;  // [num_documents] int64, -1 except during a "gradient"-freshness step
+};
+TORCH_MODULE(LemurModel);
+
+}  // namespace lemur::model

@@ -1,0 +1,164 @@
+#include "model/sequence_modules.h"
+
+#include <ATen/ATen.h>
+
+#include "core/js_error.h"
+#include "ops/ragged_mean_pool/ragged_mean_pool.h"
+
+namespace lemur::model {
+
+SideInfoImpl::SideInfoImpl(int64_t width, int64_t action_types, bool action, bool age) {
+  if (action) action_emb = register_module("action_emb", torch::nn::Embedding(action_types, width));
+  if (age) age_proj = register_module("age_proj", torch::nn::Linear(1, width));
+}
+
+at::Tensor SideInfoImpl::forward(const data::SequenceBatch& seq, const at::Tensor& events) {
+  at::Tensor out = events;
+  if (!action_emb.is_empty() && seq.action.defined())
+    out = out + action_emb(seq.action.clamp(0, action_emb->weight.size(0) - 1));
+  if (!age_proj.is_empty() && seq.age.defined()) out = out + age_proj(seq.age.unsqueeze(1).to(events.scalar_type()));
+  return out;
+}
+
+// ---------------------------------------------------------------- SequenceDecoder
+
+SequenceDecoderImpl::SequenceDecoderImpl(const DecoderConfig& c, const SequenceConfig& seq, int64_t context_dim,
+                                         int64_t bank_dim, int64_t action_types)
+    : config(c) {
+  query_gen = register_module("query_gen", torch::nn::Linear(context_dim, c.queries * c.width));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.layers; ++i) blocks->push_back(AttentionBlock(c.width, bank_dim, c.heads, c.ffn_mult));
+  if (seq.use_action || seq.use_age)
+    side_info = register_module("side_info", SideInfo(bank_dim, action_types, seq.use_action, seq.use_age));
+}
+
+at::Tensor SequenceDecoderImpl::forward(const at::Tensor& context, const data::SequenceBatch& seq,
+                                        MemoryBankImpl& bank, const at::Tensor& fresh_slot,
+                                        const at::Tensor& fresh_vectors) {
+  const int64_t B = context.size(0), Nq = config.queries, W = config.width;
+  at::Tensor q = query_gen(context).view({B * Nq, W});
+  at::Tensor q_offsets = fixed_offsets(B, Nq, context.device());
+  const bool gradient_fresh = fresh_slot.defined();
+  if (fusable() && !gradient_fresh) {
+    for (const auto& b : *blocks) q = b->as<AttentionBlock>()->forward_bank(q, q_offsets, bank, seq.ids, seq.offsets);
+  } else {
+    auto [rows, mask] = bank.read(seq.ids);
+    if (gradient_fresh) {
+      // Events encoded in this very step use the fresh vector, with its gradient.
+      at::Tensor slot = fresh_slot.index_select(0, seq.ids);
+      at::Tensor is_fresh = slot.ge(0);
+      at::Tensor fresh = fresh_vectors.index_select(0, slot.clamp_min(0));
+      rows = at::where(is_fresh.unsqueeze(1), fresh.to(rows.scalar_type()), rows);
+      mask = mask.logical_or(is_fresh);
+    }
+    at::Tensor memory = side_info.is_empty() ? rows : side_info(seq, rows);
+    for (const auto& b : *blocks)
+      q = b->as<AttentionBlock>()->forward(q, q_offsets, memory, seq.offsets, mask);
+  }
+  return q.view({B, Nq, W});
+}
+
+// ---------------------------------------------------------------- IdSequenceEncoder
+
+IdSequenceEncoderImpl::IdSequenceEncoderImpl(const LongerConfig& c, const std::string& mode_, int64_t item_dim,
+                                             int64_t context_dim, const SequenceConfig& seq, int64_t action_types)
+    : config(c), mode(mode_) {
+  if (mode != "longer" && mode != "swiglu" && mode != "transformer")
+    throw UserError("sequence '" + seq.name + "': idEncoder must be 'longer', 'swiglu' or 'transformer', got '" + mode + "'");
+  const int64_t W = c.width;
+  item_proj = register_module("item_proj", torch::nn::Linear(item_dim, W));
+  item_ln = register_module("item_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({W})));
+  global_gen = register_module("global_gen", torch::nn::Linear(context_dim, c.global_tokens * W));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  item_layers = register_module("item_layers", torch::nn::ModuleList());
+  if (mode == "longer") {
+    for (int64_t i = 0; i < c.layers; ++i) blocks->push_back(AttentionBlock(W, W, c.heads, c.ffn_mult));
+  } else {
+    for (int64_t i = 0; i < c.layers; ++i)
+      item_layers->push_back(SequenceLayer(mode, W, c.heads, c.ffn_mult, c.recent, false));
+    readout = register_module("readout", AttentionBlock(W, W, c.heads, c.ffn_mult));
+  }
+  if (seq.use_action || seq.use_age)
+    side_info = register_module("side_info", SideInfo(W, action_types, seq.use_action, seq.use_age));
+}
+
+at::Tensor IdSequenceEncoderImpl::forward(const at::Tensor& context, const data::SequenceBatch& seq,
+                                          const at::Tensor& items) {
+  const int64_t B = context.size(0), G = config.global_tokens, W = config.width;
+  const auto dev = context.device();
+  at::Tensor x = item_proj(items);
+  if (!side_info.is_empty()) x = side_info(seq, x);
+  x = item_ln(x);
+  at::Tensor global = global_gen(context).view({B * G, W});
+  if (mode == "longer") {
+    // Queries of sample b: its G global tokens, then its most recent events.
+    auto [recent_pos, recent_off] = ragged_tail(seq.offsets, config.recent);
+    at::Tensor recent_len = recent_off.slice(0, 1) - recent_off.slice(0, 0, -1);
+    at::Tensor q_offsets = at::cat({at::zeros({1}, recent_off.options()), at::cumsum(recent_len + G, 0)});
+    at::Tensor global_pos = (q_offsets.slice(0, 0, -1).unsqueeze(1) + at::arange(G, q_offsets.options())).reshape({-1});
+    const int64_t R = recent_pos.size(0);
+    at::Tensor recent_sample = ragged_sample_of_row(recent_off, R);
+    at::Tensor recent_q_pos = q_offsets.index_select(0, recent_sample) + G +
+                              (at::arange(R, q_offsets.options()) - recent_off.index_select(0, recent_sample));
+    at::Tensor q = at::zeros({B * G + R, W}, x.options())
+                       .index_put({global_pos}, global)
+                       .index_put({recent_q_pos}, x.index_select(0, recent_pos));
+    for (size_t i = 0; i < blocks->size(); ++i) {
+      auto block = blocks[i]->as<AttentionBlock>();
+      q = i == 0 ? block->forward(q, q_offsets, x, seq.offsets, c10::nullopt) : block->forward_self(q, q_offsets);
+    }
+    at::Tensor g_out = q.index_select(0, global_pos).view({B, G, W});
+    at::Tensor r_out = ops::ragged_mean_pool(q.index_select(0, recent_q_pos), recent_off);
+    return at::cat({g_out, r_out.unsqueeze(1)}, 1);
+  }
+  SequenceState s{x, seq.offsets};
+  for (const auto& layer : *item_layers) s = layer->as<SequenceLayer>()->forward(s);
+  at::Tensor g = readout(global, fixed_offsets(B, G, dev), s.x, s.offsets, c10::nullopt).view({B, G, W});
+  at::Tensor pooled = ops::ragged_mean_pool(s.x, s.offsets);
+  return at::cat({g, pooled.unsqueeze(1)}, 1);
+}
+
+// ---------------------------------------------------------------- SequenceLayer
+
+SequenceLayerImpl::SequenceLayerImpl(const std::string& mode_, int64_t width, int64_t heads, int64_t ffn_mult,
+                                     int64_t recent_, bool first_)
+    : mode(mode_), recent(recent_), first(first_) {
+  if (mode == "swiglu") {
+    ln = register_module("ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
+    swiglu = register_module("swiglu", SwiGLU(width, ffn_mult * width));
+  } else if (mode == "transformer" || mode == "longer") {
+    block = register_module("block", AttentionBlock(width, width, heads, ffn_mult));
+  } else {
+    throw UserError("sequence encoder must be 'transformer', 'longer' or 'swiglu', got '" + mode + "'");
+  }
+}
+
+SequenceState SequenceLayerImpl::forward(const SequenceState& s) {
+  if (mode == "swiglu") return {s.x + swiglu(ln(s.x)), s.offsets};
+  if (mode == "longer" && first) {
+    // The most recent events query the whole sequence; the sequence becomes those queries.
+    auto [pos, off] = ragged_tail(s.offsets, recent);
+    return {block(s.x.index_select(0, pos), off, s.x, s.offsets, c10::nullopt), off};
+  }
+  return {block->forward_self(s.x, s.offsets), s.offsets};
+}
+
+// ---------------------------------------------------------------- similarity
+
+at::Tensor similarity_features(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
+                               int64_t k) {
+  const int64_t B = target.size(0);
+  auto [pos, off] = ragged_tail(seq.offsets, k);
+  at::Tensor ids = seq.ids.index_select(0, pos);
+  auto [rows, present] = bank.read(ids);
+  const int64_t R = ids.size(0);
+  at::Tensor sample = ragged_sample_of_row(off, R);
+  at::Tensor cos = (l2_normalize(rows) * target.index_select(0, sample)).sum(1) * present.to(target.scalar_type());
+  // slot of each kept event, newest first: (row's end - 1 - position)
+  at::Tensor slot = off.index_select(0, sample + 1) - 1 - at::arange(R, off.options());
+  at::Tensor recent = at::zeros({B, k}, target.options()).index_put({sample, slot}, cos);
+  at::Tensor sorted = std::get<0>(recent.sort(1, /*descending=*/true));
+  return at::cat({recent, sorted}, 1);
+}
+
+}  // namespace lemur::model

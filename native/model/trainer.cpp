@@ -1,0 +1,279 @@
+#include "model/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/serialize.h>
+#include <torch/version.h>
+
+#include <chrono>
+
+#include "core/js_error.h"
+#include "model/losses.h"
+
+#ifdef LEMUR_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace lemur::model {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void sync(const at::Device& d) {
+#ifdef LEMUR_WITH_CUDA
+  if (d.is_cuda()) at::cuda::getCurrentCUDAStream(d.index()).synchronize();
+#endif
+}
+
+// bf16 autocast for the forward pass on CUDA (thread-local, so set on the executor thread).
+struct AutocastScope {
+  bool on;
+  explicit AutocastScope(bool enable) : on(enable) {
+    if (!on) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+  }
+  ~AutocastScope() {
+    if (!on) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+};
+
+}  // namespace
+
+Trainer::Trainer(const ModelConfig& config, std::shared_ptr<const data::DocumentTable> documents)
+    : config_(config), documents_(std::move(documents)) {
+  if (config_.uses_content() && !documents_) throw UserError("a model with content encoders needs the documents table");
+  torch::manual_seed(config_.seed);  // parameter initialization
+  model_ = LemurModel(config_);
+  build_optimizer();
+}
+
+void Trainer::build_optimizer() {
+  // Groups: (other, decay), (other, no decay), (encoders, decay), (encoders, no decay).
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto split = [&](const std::vector<at::Tensor>& params, double lr) {
+    std::vector<at::Tensor> decay, no_decay;
+    for (const auto& p : params) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    for (int i = 0; i < 2; ++i) {
+      auto opts = std::make_unique<torch::optim::AdamWOptions>(lr);
+      opts->betas({config_.optim.beta1, config_.optim.beta2}).eps(config_.optim.eps)
+          .weight_decay(i == 0 ? config_.optim.weight_decay : 0.0);
+      groups.emplace_back(i == 0 ? decay : no_decay, std::move(opts));
+    }
+  };
+  split(model_->other_parameters(), config_.optim.lr);
+  split(model_->encoder_parameters(), config_.optim.encoder_lr);
+  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(config_.optim.lr));
+  clip_params_ = model_->parameters();
+}
+
+double Trainer::learning_rate_scale() const {
+  const int64_t w = config_.optim.warmup_steps;
+  return w > 0 ? std::min(1.0, static_cast<double>(step_ + 1) / static_cast<double>(w)) : 1.0;
+}
+
+std::mt19937_64 Trainer::rng_for_step(uint64_t salt) const {
+  // a function of (seed, step): a resumed run draws exactly what the uninterrupted one did
+  return std::mt19937_64(config_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step_) * 0xBF58476D1CE4E5B9ULL + salt);
+}
+
+void Trainer::enter_ranking_phase() {
+  // Two-stage: the encoders pre-trained with SQDC are frozen; every document is indexed
+  // into the bank with them, and the ranker trains on those fixed embeddings.
+  model_->freeze_encoders();
+  if (!model_->bank.is_empty()) index_documents(at::Tensor());
+}
+
+StepStats Trainer::train_step(data::BatchLoader& loader) {
+  StepStats st;
+  auto t_start = Clock::now();
+  data::Batch host;
+  if (!loader.next(host)) {
+    st.done = true;
+    st.step = step_;
+    return st;
+  }
+  st.t_data = loader.take_wait_seconds();
+  const at::Device dev = model_->device;
+  data::Batch b = host.to(dev);
+  const bool pretrain = step_ < config_.pretrain_steps;
+  if (!pretrain && config_.pretrain_steps > 0 && !model_->encoders_frozen()) enter_ranking_phase();
+  st.phase = pretrain ? "pretrain" : "train";
+  model_->train();
+  auto rng = rng_for_step(1);
+
+  ForwardOutput out;
+  at::Tensor loss, bce, sqdc;
+  {
+    AutocastScope autocast(config_.bf16 && dev.is_cuda());
+    out = model_->forward(b, *documents_, ForwardMode{true, !pretrain, true}, step_, rng);
+    const bool with_sqdc = out.q.defined() && (pretrain || config_.loss.sqdc_weight > 0) && !model_->encoders_frozen();
+    if (with_sqdc)
+      sqdc = sqdc_loss(out.q, out.d, b.label, b.query, config_.loss.temperature, config_.loss.same_query_mask);
+    if (pretrain) {
+      loss = sqdc.defined() ? sqdc : at::zeros({}, at::TensorOptions().device(dev));
+    } else {
+      bce = bce_loss(out.logits, b.label);
+      loss = sqdc.defined() ? bce + config_.loss.sqdc_weight * sqdc : bce;
+    }
+  }
+  auto t_bw = Clock::now();
+  optimizer_->zero_grad();
+  if (loss.requires_grad()) loss.backward();
+  sync(dev);
+  st.t_backward = since(t_bw);
+  auto t_opt = Clock::now();
+  const double scale = learning_rate_scale();
+  std::vector<at::Tensor> with_grad;
+  for (auto& p : clip_params_)
+    if (p.grad().defined()) with_grad.push_back(p);
+  if (!with_grad.empty() && config_.optim.clip_norm > 0)
+    st.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, config_.optim.clip_norm);
+  for (size_t g = 0; g < optimizer_->param_groups().size(); ++g) {
+    auto& opts = static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[g].options());
+    opts.lr((g < 2 ? config_.optim.lr : config_.optim.encoder_lr) * scale);
+  }
+  optimizer_->step();
+  model_->tables->sparse_step(scale);
+  sync(dev);
+  st.t_optimizer = since(t_opt);
+
+  ++step_;
+  st.step = step_;
+  st.samples = b.size;
+  st.loss = loss.item<double>();
+  st.bce = bce.defined() ? bce.item<double>() : 0.0;
+  st.sqdc = sqdc.defined() ? sqdc.item<double>() : 0.0;
+  st.lr = config_.optim.lr * scale;
+  st.unique_docs = out.unique_docs;
+  st.encoded = out.encoded;
+  st.encoded_with_grad = out.encoded_with_grad;
+  st.target_misses = out.target_misses;
+  st.t_encoder = out.t_encoder;
+  st.t_bank = out.t_bank;
+  st.t_backbone = out.t_backbone;
+  st.t_total = since(t_start);
+  return st;
+}
+
+PredictBatch Trainer::predict_step(data::BatchLoader& loader, bool encode_missing) {
+  PredictBatch pb;
+  data::Batch host;
+  if (!loader.next(host)) {
+    pb.done = true;
+    return pb;
+  }
+  at::NoGradGuard no_grad;
+  model_->eval();
+  const at::Device dev = model_->device;
+  data::Batch b = host.to(dev);
+  auto rng = rng_for_step(2);
+  ForwardOutput out;
+  {
+    AutocastScope autocast(config_.bf16 && dev.is_cuda());
+    out = model_->forward(b, *documents_, ForwardMode{false, true, encode_missing}, step_, rng);
+  }
+  pb.logits = out.logits.to(at::kCPU, at::kFloat);
+  pb.scores = at::sigmoid(pb.logits);
+  pb.labels = host.label;
+  pb.rows = host.rows;
+  pb.query = host.query;
+  pb.user = host.user;
+  pb.doc = host.doc;
+  pb.cold = host.cold;
+  pb.target_misses = out.target_misses;
+  return pb;
+}
+
+BankStats Trainer::bank_stats(bool reset) {
+  BankStats s;
+  auto& bank = model_->bank;
+  if (bank.is_empty()) return s;
+  s.coverage = bank->coverage();
+  if (reset) bank->reset_coverage();
+  s.rows = bank->size();
+  s.written = bank->written_count();
+  s.mean_age = bank->mean_age(step_);
+  return s;
+}
+
+double Trainer::staleness(int64_t probe) {
+  auto rng = rng_for_step(3);
+  model_->eval();
+  return model_->staleness_probe(probe, *documents_, rng);
+}
+
+void Trainer::index_documents(const at::Tensor& ids) {
+  model_->eval();
+  at::Tensor all = ids.defined() ? ids : at::arange(config_.num_documents, at::kLong);
+  model_->index_documents(all, *documents_, step_);
+}
+
+at::Tensor Trainer::document_embeddings(const at::Tensor& ids, bool from_bank) {
+  at::NoGradGuard no_grad;
+  if (!config_.uses_content()) throw UserError("this model has no document encoder (an ID-only preset)");
+  if (from_bank) {
+    if (model_->bank.is_empty()) throw UserError("this model has no memory bank");
+    return std::get<0>(model_->bank->read(ids.to(model_->device, at::kLong))).to(at::kCPU);
+  }
+  model_->eval();
+  return model_->encode_documents(ids, *documents_).to(at::kCPU, at::kFloat);
+}
+
+void Trainer::save(const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  model_->save(archive);
+  torch::serialize::OutputArchive opt;
+  optimizer_->save(opt);
+  archive.write("optimizer", opt);
+  archive.write("trainer_step", at::full({1}, step_, at::kLong));
+  archive.write("trainer_frozen", at::full({1}, model_->encoders_frozen() ? 1 : 0, at::kLong));
+  archive.save_to(path);
+}
+
+void Trainer::load(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path, model_->device);
+  try {
+    model_->load(archive);
+  } catch (const c10::Error& e) {
+    throw UserError("checkpoint " + path + " does not match this model's configuration: " +
+                    describe_exception(e));
+  }
+  at::Tensor step, frozen;
+  archive.read("trainer_step", step);
+  archive.read("trainer_frozen", frozen);
+  step_ = step.item<int64_t>();
+  if (frozen.item<int64_t>() != 0) model_->freeze_encoders();
+  torch::serialize::InputArchive opt;
+  archive.read("optimizer", opt);
+  optimizer_->load(opt);
+}
+
+int64_t Trainer::parameter_count() {
+  int64_t n = 0;
+  for (auto& p : model_->parameters()) n += p.numel();
+  return n;
+}
+
+int64_t Trainer::id_table_parameter_count() {
+  int64_t n = 0;
+  for (int t = 0; t < model_->tables->num_tables(); ++t) n += model_->tables->weight(t).numel();
+  return n;
+}
+
+}  // namespace lemur::model

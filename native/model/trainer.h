@@ -1,0 +1,79 @@
+// Training and inference around a LemurModel: optimizers (AdamW for dense parameters with a
+// separate encoder learning rate and warm-up; the row-wise sparse optimizer for ID tables),
+// gradient clipping, bf16 autocast on CUDA, two-stage pre-training, checkpoints. Every
+// public call is one unit of work run on the model's executor thread.
+#pragma once
+#include <torch/optim/adamw.h>
+
+#include <memory>
+#include <random>
+#include <string>
+
+#include "data/batch_loader.h"
+#include "data/dataset.h"
+#include "model/lemur_model.h"
+
+namespace lemur::model {
+
+struct StepStats {
+  bool done = false;  // the loader's epoch ended (no step was taken)
+  int64_t step = 0;   // steps taken so far (after this one)
+  int64_t samples = 0;
+  double loss = 0, bce = 0, sqdc = 0, lr = 0, grad_norm = 0;
+  std::string phase;  // "pretrain" | "train"
+  int64_t unique_docs = 0, encoded = 0, encoded_with_grad = 0, target_misses = 0;
+  double t_data = 0, t_encoder = 0, t_bank = 0, t_backbone = 0, t_backward = 0, t_optimizer = 0, t_total = 0;
+};
+
+struct PredictBatch {
+  bool done = false;
+  at::Tensor scores;  // [B] float32 probabilities
+  at::Tensor logits, labels, rows, query, user, doc, cold;
+  int64_t target_misses = 0;
+};
+
+struct BankStats {
+  BankCoverage coverage;
+  int64_t rows = 0, written = 0;
+  double mean_age = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(const ModelConfig& config, std::shared_ptr<const data::DocumentTable> documents);
+
+  StepStats train_step(data::BatchLoader& loader);
+  // predict: from the bank only (misses score with a zero document vector, as an unindexed
+  // document would online); evaluate (encode_missing): documents the bank lacks are encoded.
+  PredictBatch predict_step(data::BatchLoader& loader, bool encode_missing);
+
+  BankStats bank_stats(bool reset_coverage);
+  double staleness(int64_t probe);
+  void index_documents(const at::Tensor& ids);  // all documents when undefined
+  at::Tensor document_embeddings(const at::Tensor& ids, bool from_bank);
+
+  // Checkpoint of parameters, ID tables, memory bank, optimizer state and step.
+  void save(const std::string& path);
+  void load(const std::string& path);
+
+  int64_t step() const { return step_; }
+  const ModelConfig& config() const { return config_; }
+  LemurModel& model() { return model_; }
+  int64_t parameter_count();           // dense parameters
+  int64_t id_table_parameter_count();  // rows x dim of the ID tables
+
+ private:
+  void build_optimizer();
+  double learning_rate_scale() const;
+  std::mt19937_64 rng_for_step(uint64_t salt) const;
+  void enter_ranking_phase();
+
+  ModelConfig config_;
+  std::shared_ptr<const data::DocumentTable> documents_;
+  LemurModel model_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<at::Tensor> clip_params_;
+  int64_t step_ = 0;
+};
+
+}  // namespace lemur::model

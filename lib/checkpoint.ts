@@ -1,0 +1,93 @@
+/**
+ * Checkpoint folders, written atomically. Layout:
+ *
+ *   <dir>/LATEST          name of the newest complete checkpoint (replaced by rename)
+ *   <dir>/step-000120/    model.pt (parameters, ID tables, memory bank, optimizer state),
+ *                         config.json, meta.json, tokenizer.json
+ *
+ * A checkpoint is built in a temporary sibling folder, fsynced, renamed into place, and only
+ * then does LATEST point at it: a crash at any moment leaves the previous one intact.
+ */
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { LemurError } from './errors.js';
+
+const LATEST = 'LATEST';
+
+async function fsyncPath(path: string, directory = false): Promise<void> {
+  const fh = await open(path, directory ? constants.O_RDONLY | constants.O_DIRECTORY : constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes `contents` to `path` atomically (temp file, fsync, rename). */
+export async function writeFileAtomic(path: string, contents: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, contents);
+  await fsyncPath(tmp);
+  await rename(tmp, path);
+}
+
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(9, '0')}`;
+}
+
+/**
+ * Creates checkpoint `name` in `dir`: `fill(tmpDir)` writes its files; then it is fsynced,
+ * renamed into place and made LATEST. Older checkpoints beyond `keep` are removed.
+ */
+export async function writeCheckpoint(
+  dir: string,
+  name: string,
+  fill: (tmpDir: string) => Promise<void>,
+  keep = 2,
+): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${name}.tmp-${process.pid}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  try {
+    await fill(tmp);
+    for (const f of await readdir(tmp)) await fsyncPath(join(tmp, f));
+    await fsyncPath(tmp, true);
+    const final = join(dir, name);
+    await rm(final, { recursive: true, force: true });
+    await rename(tmp, final);
+    await fsyncPath(dir, true);
+    await writeFileAtomic(join(dir, LATEST), name + '\n');
+    await fsyncPath(dir, true);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  // Prune: older complete checkpoints beyond `keep`, and temporaries of dead writers.
+  const entries = (await readdir(dir)).sort();
+  const complete = entries.filter((e) => /^step-\d+$/.test(e));
+  for (const old of complete.slice(0, Math.max(0, complete.length - keep))) {
+    if (old !== name) await rm(join(dir, old), { recursive: true, force: true });
+  }
+  for (const e of entries)
+    if (e.startsWith('.step-') && !e.endsWith(`-${process.pid}`)) await rm(join(dir, e), { recursive: true, force: true });
+  return join(dir, name);
+}
+
+/** The newest complete checkpoint folder of `dir` (following LATEST), or a folder given directly. */
+export async function resolveCheckpoint(dir: string): Promise<string> {
+  let latest: string;
+  try {
+    latest = (await readFile(join(dir, LATEST), 'utf8')).trim();
+  } catch {
+    try {
+      await readFile(join(dir, 'meta.json'));
+      return dir; // a checkpoint folder itself
+    } catch {
+      throw new LemurError(`${dir}: not a checkpoint folder (no LATEST file and no meta.json)`);
+    }
+  }
+  return join(dir, latest);
+}

@@ -101,6 +101,64 @@ export interface NativeAddon {
       offsets: NativeTensor | TypedArrayOf,
       gradOut?: NativeTensor | TypedArrayOf,
     ): { out: NativeTensor; gradValues?: NativeTensor };
+    /**
+     * Multi-head attention over ragged samples: q [Tq, H, D], k [Tk, H, D], v [Tk, H, Dv],
+     * offsets [B+1]; keyMask [Tk] bool (false = masked) or null. With gradOut, also the
+     * gradients of sum(out * gradOut) with respect to q, k and v.
+     */
+    raggedAttention(
+      q: NativeTensor | TypedArrayOf,
+      k: NativeTensor | TypedArrayOf,
+      v: NativeTensor | TypedArrayOf,
+      qOffsets: NativeTensor | TypedArrayOf,
+      kOffsets: NativeTensor | TypedArrayOf,
+      keyMask: NativeTensor | TypedArrayOf | null | undefined,
+      scale: number,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradQ?: NativeTensor; gradK?: NativeTensor; gradV?: NativeTensor };
+    /**
+     * Fused gather-attention: q [Tq, H, E] attends over bank rows bank[ids] ([N, E]; rows with
+     * written[id] == 0 are skipped). With gradOut, also the gradient with respect to q.
+     */
+    bankAttention(
+      q: NativeTensor | TypedArrayOf,
+      bank: NativeTensor | TypedArrayOf,
+      written: NativeTensor | TypedArrayOf,
+      ids: NativeTensor | TypedArrayOf,
+      qOffsets: NativeTensor | TypedArrayOf,
+      kOffsets: NativeTensor | TypedArrayOf,
+      scale: number,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradQ?: NativeTensor };
+    /** rows [M, E] = bank[ids] (zeros for never-written rows), present [M] bool. */
+    bankGather(
+      bank: NativeTensor | TypedArrayOf,
+      written: NativeTensor | TypedArrayOf,
+      ids: NativeTensor | TypedArrayOf,
+    ): { rows: NativeTensor; present: NativeTensor };
+    /** In place: bank[ids] = rows, written[ids] = 1, lastStep[ids] = step; the last repeat wins. */
+    bankScatter(
+      bank: NativeTensor | TypedArrayOf,
+      written: NativeTensor | TypedArrayOf,
+      lastStep: NativeTensor | TypedArrayOf,
+      ids: NativeTensor | TypedArrayOf,
+      rows: NativeTensor | TypedArrayOf,
+      step: number | bigint,
+    ): void;
+    /** unique [U] ascending and inverse [M] int64 with ids == unique[inverse]. */
+    dedupIds(ids: NativeTensor | TypedArrayOf): { unique: NativeTensor; inverse: NativeTensor };
+    /** out [M, D] = src[inverse]; with gradOut, also the gradient with respect to src. */
+    expandRows(
+      src: NativeTensor | TypedArrayOf,
+      inverse: NativeTensor | TypedArrayOf,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradSrc?: NativeTensor };
+    /** [numRows, D]: row u sums grad[i] over inverse[i] == u (fp32 accumulation, fixed order). */
+    segmentSumRows(
+      grad: NativeTensor | TypedArrayOf,
+      inverse: NativeTensor | TypedArrayOf,
+      numRows: number,
+    ): NativeTensor;
   };
   // Model-level classes are declared next to their TypeScript wrappers.
   [key: string]: unknown;

@@ -20,3 +20,36 @@ at::Tensor bank_attention(const at::Tensor& q, const at::Tensor& bank, const at:
                           const at::Tensor& k_offsets, double scale);
 
 }  // namespace lemur::ops
+
+// ---- Below: the op's internals (dispatch, kernels), used by its autograd wrapper and the
+// benchmarks. The model calls bank_attention() above.
+#include <tuple>
+
+namespace lemur::ops {
+
+// Checked, normalized inputs: q and bank contiguous on one device, ids int64 in [0, N), offsets
+// int64 on the host (`*_cpu`) and on the device; q_row_offsets = q_offsets * H (each sample's
+// queries and heads are one contiguous run of [Tq * H, E] rows).
+struct BankAttentionInputs {
+  at::Tensor q, bank, written, ids, q_offsets, k_offsets, q_offsets_cpu, k_offsets_cpu;
+  at::Tensor q_row_offsets, q_row_offsets_cpu;
+};
+BankAttentionInputs bank_attention_check(const at::Tensor& q, const at::Tensor& bank,
+                                         const at::Tensor& written, const at::Tensor& ids,
+                                         const at::Tensor& q_offsets, const at::Tensor& k_offsets);
+
+// The dispatching forward and backward (no autograd). forward -> (out [Tq, H, E] in q's dtype,
+// lse [Tq, H] float32, float64 for float64 q). backward -> dq.
+std::tuple<at::Tensor, at::Tensor> bank_attention_forward(const BankAttentionInputs& in, double scale);
+at::Tensor bank_attention_backward(const BankAttentionInputs& in, const at::Tensor& out,
+                                   const at::Tensor& lse, const at::Tensor& grad_out, double scale);
+
+namespace cpu {
+std::tuple<at::Tensor, at::Tensor> bank_attention_forward_kernel(const BankAttentionInputs& in,
+                                                                double scale);
+at::Tensor bank_attention_backward_kernel(const BankAttentionInputs& in, const at::Tensor& out,
+                                          const at::Tensor& lse, const at::Tensor& grad_out,
+                                          double scale);
+}  // namespace cpu
+
+}  // namespace lemur::ops

@@ -20,3 +20,17 @@ at::Tensor expand_rows(const at::Tensor& src, const at::Tensor& inverse);
 at::Tensor segment_sum_rows(const at::Tensor& grad, const at::Tensor& inverse, int64_t num_rows);
 
 }  // namespace lemur::ops
+
+// ---- Below: the ops' internals. The *_unchecked forms take int64 contiguous indices already
+// known to be in range (the autograd backward re-uses the forward's checked inverse).
+namespace lemur::ops {
+at::Tensor expand_rows_forward(const at::Tensor& src, const at::Tensor& inverse_checked);
+at::Tensor segment_sum_rows_unchecked(const at::Tensor& grad, const at::Tensor& inverse_checked,
+                                      int64_t num_rows);
+
+namespace cpu {
+std::tuple<at::Tensor, at::Tensor> dedup_ids_kernel(const at::Tensor& ids);
+at::Tensor expand_rows_kernel(const at::Tensor& src, const at::Tensor& inverse);
+at::Tensor segment_sum_rows_kernel(const at::Tensor& grad, const at::Tensor& inverse, int64_t num_rows);
+}  // namespace cpu
+}  // namespace lemur::ops

@@ -19,3 +19,13 @@ void bank_scatter(const at::Tensor& bank, const at::Tensor& written, const at::T
                   const at::Tensor& ids, const at::Tensor& rows, int64_t step);
 
 }  // namespace lemur::ops
+
+// ---- Below: the ops' kernels behind the dispatch (arguments already checked: ids int64 in
+// [0, N), tensors contiguous, rows cast to the bank's dtype).
+namespace lemur::ops::cpu {
+std::tuple<at::Tensor, at::Tensor> bank_gather_kernel(const at::Tensor& bank, const at::Tensor& written,
+                                                      const at::Tensor& ids);
+void bank_scatter_kernel(const at::Tensor& bank, const at::Tensor& written,
+                         const at::Tensor& last_step, const at::Tensor& ids, const at::Tensor& rows,
+                         int64_t step);
+}  // namespace lemur::ops::cpu

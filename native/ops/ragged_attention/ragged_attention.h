@@ -19,3 +19,39 @@ at::Tensor ragged_attention(const at::Tensor& q, const at::Tensor& k, const at::
                             const c10::optional<at::Tensor>& key_mask, double scale);
 
 }  // namespace lemur::ops
+
+// ---- Below: the op's internals (dispatch, kernels), used by its autograd wrapper, the bank
+// attention op and the benchmarks. The model calls ragged_attention() above.
+#include <tuple>
+
+namespace lemur::ops {
+
+// Checked, normalized inputs: q/k/v contiguous with one dtype and device; offsets int64 both
+// on the host (`*_cpu`) and on the tensors' device; key_mask a contiguous [Tk] bool tensor on
+// the device, or undefined.
+struct RaggedAttentionInputs {
+  at::Tensor q, k, v, q_offsets, k_offsets, q_offsets_cpu, k_offsets_cpu, key_mask;
+};
+RaggedAttentionInputs ragged_attention_check(const at::Tensor& q, const at::Tensor& k,
+                                             const at::Tensor& v, const at::Tensor& q_offsets,
+                                             const at::Tensor& k_offsets,
+                                             const c10::optional<at::Tensor>& key_mask);
+
+// The dispatching forward and backward (no autograd). forward -> (out [Tq, H, Dv], lse [Tq, H]:
+// log-sum-exp of each query's scaled scores, -inf where it has no key; float32, float64 for
+// float64 inputs). backward -> (dq, dk, dv), given out and lse from the forward.
+std::tuple<at::Tensor, at::Tensor> ragged_attention_forward(const RaggedAttentionInputs& in,
+                                                           double scale);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward(
+    const RaggedAttentionInputs& in, const at::Tensor& out, const at::Tensor& lse,
+    const at::Tensor& grad_out, double scale);
+
+namespace cpu {
+std::tuple<at::Tensor, at::Tensor> ragged_attention_forward_kernel(const RaggedAttentionInputs& in,
+                                                                  double scale);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward_kernel(
+    const RaggedAttentionInputs& in, const at::Tensor& out, const at::Tensor& lse,
+    const at::Tensor& grad_out, double scale);
+}  // namespace cpu
+
+}  // namespace lemur::ops

@@ -1,0 +1,160 @@
+// CPU reference and implementation of ragged_attention: parallel over (sample, head) pairs;
+// each pair streams its own keys (masked ones skipped) through the shared attention core.
+// A pair owns its queries' outputs and, in the backward, its keys' gradients: no races.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include "ops/common/cpu_attention.h"
+#include "ops/ragged_attention/ragged_attention.h"
+
+namespace lemur::ops::cpu {
+
+namespace {
+
+struct Shape {
+  int64_t batch, heads, d, dv;
+  const int64_t* qo;
+  const int64_t* ko;
+  const bool* mask;  // [Tk] or nullptr
+};
+
+Shape shape_of(const RaggedAttentionInputs& in) {
+  return {in.q_offsets_cpu.numel() - 1, in.q.size(1), in.q.size(2), in.v.size(2),
+          in.q_offsets_cpu.data_ptr<int64_t>(), in.k_offsets_cpu.data_ptr<int64_t>(),
+          in.key_mask.defined() ? in.key_mask.data_ptr<bool>() : nullptr};
+}
+
+// The sample's unmasked keys (global row indices).
+void unmasked_keys(const Shape& s, int64_t b, std::vector<int64_t>& keys) {
+  keys.clear();
+  for (int64_t j = s.ko[b]; j < s.ko[b + 1]; ++j)
+    if (!s.mask || s.mask[j]) keys.push_back(j);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> ragged_attention_forward_kernel(const RaggedAttentionInputs& in,
+                                                                  double scale) {
+  const Shape s = shape_of(in);
+  const int64_t tq = in.q.size(0);
+  at::Tensor out = at::empty({tq, s.heads, s.dv}, in.q.options());
+  at::Tensor lse;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, in.q.scalar_type(), "ragged_attention_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    lse = at::empty({tq, s.heads}, in.q.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+    const scalar_t* q = in.q.data_ptr<scalar_t>();
+    const scalar_t* k = in.k.data_ptr<scalar_t>();
+    const scalar_t* v = in.v.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    acc_t* lse_p = lse.data_ptr<acc_t>();
+    at::parallel_for(0, s.batch * s.heads, 1, [&](int64_t w0, int64_t w1) {
+      cpu_attention::Workspace<acc_t> ws;
+      std::vector<int64_t> keys;
+      std::vector<acc_t> qf, of, lf;
+      for (int64_t w = w0; w < w1; ++w) {
+        const int64_t b = w / s.heads, h = w % s.heads;
+        const int64_t q0 = s.qo[b], nq = s.qo[b + 1] - q0;
+        if (nq == 0) continue;
+        unmasked_keys(s, b, keys);
+        qf.resize(nq * s.d);
+        of.resize(nq * s.dv);
+        lf.resize(nq);
+        for (int64_t i = 0; i < nq; ++i)
+          for (int64_t x = 0; x < s.d; ++x)
+            qf[i * s.d + x] = static_cast<acc_t>(q[((q0 + i) * s.heads + h) * s.d + x]);
+        auto load = [&](int64_t j0, int64_t n, acc_t* kb, acc_t* vb) {
+          for (int64_t jj = 0; jj < n; ++jj) {
+            const int64_t row = keys[j0 + jj] * s.heads + h;
+            for (int64_t x = 0; x < s.d; ++x) kb[jj * s.d + x] = static_cast<acc_t>(k[row * s.d + x]);
+            for (int64_t e = 0; e < s.dv; ++e) vb[jj * s.dv + e] = static_cast<acc_t>(v[row * s.dv + e]);
+          }
+        };
+        cpu_attention::forward<acc_t>(nq, static_cast<int64_t>(keys.size()), s.d, s.dv,
+                                      static_cast<acc_t>(scale), qf.data(), load, of.data(),
+                                      lf.data(), ws);
+        for (int64_t i = 0; i < nq; ++i) {
+          const int64_t row = (q0 + i) * s.heads + h;
+          for (int64_t e = 0; e < s.dv; ++e) o[row * s.dv + e] = static_cast<scalar_t>(of[i * s.dv + e]);
+          lse_p[row] = lf[i];
+        }
+      }
+    });
+  });
+  return {out, lse};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward_kernel(
+    const RaggedAttentionInputs& in, const at::Tensor& out_in, const at::Tensor& lse_in,
+    const at::Tensor& grad_out_in, double scale) {
+  const Shape s = shape_of(in);
+  at::Tensor out = out_in.contiguous(), lse = lse_in.contiguous(), grad_out = grad_out_in.contiguous();
+  // Zeros: masked keys, keys of samples without queries and queries without keys get none.
+  at::Tensor dq = at::zeros_like(in.q), dk = at::zeros_like(in.k), dv = at::zeros_like(in.v);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, in.q.scalar_type(), "ragged_attention_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* q = in.q.data_ptr<scalar_t>();
+    const scalar_t* k = in.k.data_ptr<scalar_t>();
+    const scalar_t* v = in.v.data_ptr<scalar_t>();
+    const scalar_t* o = out.data_ptr<scalar_t>();
+    const scalar_t* go = grad_out.data_ptr<scalar_t>();
+    const acc_t* lse_p = lse.data_ptr<acc_t>();
+    scalar_t* dq_p = dq.data_ptr<scalar_t>();
+    scalar_t* dk_p = dk.data_ptr<scalar_t>();
+    scalar_t* dv_p = dv.data_ptr<scalar_t>();
+    at::parallel_for(0, s.batch * s.heads, 1, [&](int64_t w0, int64_t w1) {
+      cpu_attention::Workspace<acc_t> ws;
+      std::vector<int64_t> keys;
+      std::vector<acc_t> qf, gf, dd, lf, dqf;
+      for (int64_t w = w0; w < w1; ++w) {
+        const int64_t b = w / s.heads, h = w % s.heads;
+        const int64_t q0 = s.qo[b], nq = s.qo[b + 1] - q0;
+        if (nq == 0) continue;
+        unmasked_keys(s, b, keys);
+        if (keys.empty()) continue;
+        qf.resize(nq * s.d);
+        gf.resize(nq * s.dv);
+        dd.resize(nq);
+        lf.resize(nq);
+        dqf.assign(nq * s.d, acc_t(0));
+        for (int64_t i = 0; i < nq; ++i) {
+          const int64_t row = (q0 + i) * s.heads + h;
+          for (int64_t x = 0; x < s.d; ++x) qf[i * s.d + x] = static_cast<acc_t>(q[row * s.d + x]);
+          acc_t sum = 0;
+          for (int64_t e = 0; e < s.dv; ++e) {
+            const acc_t g = static_cast<acc_t>(go[row * s.dv + e]);
+            gf[i * s.dv + e] = g;
+            sum += g * static_cast<acc_t>(o[row * s.dv + e]);
+          }
+          dd[i] = sum;
+          lf[i] = lse_p[row];
+        }
+        auto load = [&](int64_t j0, int64_t n, acc_t* kb, acc_t* vb) {
+          for (int64_t jj = 0; jj < n; ++jj) {
+            const int64_t row = keys[j0 + jj] * s.heads + h;
+            for (int64_t x = 0; x < s.d; ++x) kb[jj * s.d + x] = static_cast<acc_t>(k[row * s.d + x]);
+            for (int64_t e = 0; e < s.dv; ++e) vb[jj * s.dv + e] = static_cast<acc_t>(v[row * s.dv + e]);
+          }
+        };
+        auto store = [&](int64_t j0, int64_t n, const acc_t* dkb, const acc_t* dvb) {
+          for (int64_t jj = 0; jj < n; ++jj) {
+            const int64_t row = keys[j0 + jj] * s.heads + h;
+            for (int64_t x = 0; x < s.d; ++x) dk_p[row * s.d + x] = static_cast<scalar_t>(dkb[jj * s.d + x]);
+            for (int64_t e = 0; e < s.dv; ++e) dv_p[row * s.dv + e] = static_cast<scalar_t>(dvb[jj * s.dv + e]);
+          }
+        };
+        cpu_attention::backward<acc_t>(nq, static_cast<int64_t>(keys.size()), s.d, s.dv,
+                                       static_cast<acc_t>(scale), qf.data(), gf.data(), dd.data(),
+                                       lf.data(), load, true, store, dqf.data(), ws);
+        for (int64_t i = 0; i < nq; ++i) {
+          const int64_t row = (q0 + i) * s.heads + h;
+          for (int64_t x = 0; x < s.d; ++x) dq_p[row * s.d + x] = static_cast<scalar_t>(dqf[i * s.d + x]);
+        }
+      }
+    });
+  });
+  return {dq, dk, dv};
+}
+
+}  // namespace lemur::ops::cpu

@@ -9,5 +9,6 @@ void init_ops_binding(Napi::Env env, Napi::Object exports);    // ops.* (synchro
 void init_queue_binding(Napi::Env env, Napi::Object exports);  // Queue: async, serialized ops
 void init_data_binding(Napi::Env env, Napi::Object exports);   // Samples, Documents, Loader
 void init_model_binding(Napi::Env env, Napi::Object exports);  // Model (a Trainer on its executor)
+void init_nn_binding(Napi::Env env, Napi::Object exports);     // nn.*: building blocks, for tests
 
 }  // namespace lemur

@@ -120,6 +120,7 @@ Napi::Object step_stats_to_js(Napi::Env env, const model::StepStats& s) {
   o.Set("sqdc", s.sqdc);
   o.Set("lr", s.lr);
   o.Set("gradNorm", s.grad_norm);
+  o.Set("encoderGradNorm", s.encoder_grad_norm);
   o.Set("phase", s.phase);
   o.Set("uniqueDocs", static_cast<double>(s.unique_docs));
   o.Set("encoded", static_cast<double>(s.encoded));

@@ -189,10 +189,12 @@ void LemurModelImpl::freeze_encoders() {
 
 std::vector<at::Tensor> LemurModelImpl::encoder_parameters() {
   std::vector<at::Tensor> out;
-  for (auto* m : {static_cast<torch::nn::Module*>(query_encoder.get()), static_cast<torch::nn::Module*>(doc_encoder.get()),
-                  static_cast<torch::nn::Module*>(request_tower.get())})
-    if (m)
-      for (auto& p : m->parameters()) out.push_back(p);
+  auto add = [&](const torch::nn::Module* m) {
+    for (auto& p : m->parameters()) out.push_back(p);
+  };
+  if (!query_encoder.is_empty()) add(query_encoder.get());
+  if (!doc_encoder.is_empty()) add(doc_encoder.get());
+  if (!request_tower.is_empty()) add(request_tower.get());
   return out;
 }
 
@@ -300,7 +302,9 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
     if (v_grad.defined()) d_u = d_u.index_put({idx_grad}, v_grad.to(d_u.scalar_type()));
     if (v_nograd.defined()) d_u = d_u.index_put({idx_nograd}, v_nograd.to(d_u.scalar_type()));
     out.d = ops::expand_rows(d_u, b.doc_inverse);
+    // Stop-gradient ablation: the ranker sees the embeddings, the encoders learn from SQDC only.
     d_rank = config.stop_gradient ? out.d.detach() : out.d;
+    at::Tensor q_rank = config.stop_gradient ? out.q.detach() : out.q;
     if (!mode.ranking) {
       out.t_encoder = t_enc;
       out.t_bank = t_bank;
@@ -314,7 +318,7 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
       fresh_slot_.index_put_({U.index_select(0, idx_grad)}, at::arange(idx_grad.numel(), fresh_slot_.options()));
     }
     t_bank += timer.lap();
-    context_parts.push_back(out.q);
+    context_parts.push_back(q_rank);
     context_parts.push_back(d_rank);
 
     // Sequences.

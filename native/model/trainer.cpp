@@ -7,6 +7,7 @@
 #include <torch/version.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "core/js_error.h"
 #include "model/losses.h"
@@ -138,6 +139,12 @@ StepStats Trainer::train_step(data::BatchLoader& loader) {
   st.t_backward = since(t_bw);
   auto t_opt = Clock::now();
   const double scale = learning_rate_scale();
+  {
+    double sq = 0;
+    for (auto& p : model_->encoder_parameters())
+      if (p.grad().defined()) sq += p.grad().to(at::kDouble).pow(2).sum().item<double>();
+    st.encoder_grad_norm = std::sqrt(sq);
+  }
   std::vector<at::Tensor> with_grad;
   for (auto& p : clip_params_)
     if (p.grad().defined()) with_grad.push_back(p);

@@ -20,6 +20,7 @@ struct StepStats {
   int64_t step = 0;   // steps taken so far (after this one)
   int64_t samples = 0;
   double loss = 0, bce = 0, sqdc = 0, lr = 0, grad_norm = 0;
+  double encoder_grad_norm = 0;  // of the content encoders' parameters, before clipping
   std::string phase;  // "pretrain" | "train"
   int64_t unique_docs = 0, encoded = 0, encoded_with_grad = 0, target_misses = 0;
   double t_data = 0, t_encoder = 0, t_bank = 0, t_backbone = 0, t_backward = 0, t_optimizer = 0, t_total = 0;

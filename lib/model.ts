@@ -73,6 +73,8 @@ export interface Progress {
   loss: number;
   bce: number;
   sqdc: number;
+  /** Gradient norm reaching the content encoders (before clipping). */
+  encoderGradNorm: number;
   samplesPerSecond: number;
   lr: number;
   seconds: StepTimes;
@@ -133,6 +135,7 @@ interface NativeStep {
   bce: number;
   sqdc: number;
   lr: number;
+  encoderGradNorm: number;
   phase: 'pretrain' | 'train';
   targetMisses: number;
   seconds: StepTimes;
@@ -369,7 +372,7 @@ export class Lemur extends EventEmitter {
       return Math.min(remaining, maxSteps - result.steps);
     };
     const plannedSteps = stepsToGo();
-    let acc = { n: 0, loss: 0, bce: 0, sqdc: 0, samples: 0, lr: 0, phase: 'train' as Progress['phase'] };
+    let acc = { n: 0, loss: 0, bce: 0, sqdc: 0, encGrad: 0, samples: 0, lr: 0, phase: 'train' as Progress['phase'] };
     let times: StepTimes = { data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, optimizer: 0, total: 0 };
     let windowStart = performance.now();
     try {
@@ -391,6 +394,7 @@ export class Lemur extends EventEmitter {
           loss: acc.loss + st.loss,
           bce: acc.bce + st.bce,
           sqdc: acc.sqdc + st.sqdc,
+          encGrad: acc.encGrad + st.encoderGradNorm,
           samples: acc.samples + st.samples,
           lr: st.lr,
           phase: st.phase,
@@ -411,6 +415,7 @@ export class Lemur extends EventEmitter {
             loss: acc.loss / acc.n,
             bce: acc.bce / acc.n,
             sqdc: acc.sqdc / acc.n,
+            encoderGradNorm: acc.encGrad / acc.n,
             samplesPerSecond: rate,
             lr: acc.lr,
             seconds: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v / acc.n])) as unknown as StepTimes,
@@ -420,7 +425,7 @@ export class Lemur extends EventEmitter {
           result.progress.push(p);
           options.onProgress?.(p);
           this.emit('progress', p);
-          acc = { n: 0, loss: 0, bce: 0, sqdc: 0, samples: 0, lr: 0, phase: acc.phase };
+          acc = { n: 0, loss: 0, bce: 0, sqdc: 0, encGrad: 0, samples: 0, lr: 0, phase: acc.phase };
           times = { data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, optimizer: 0, total: 0 };
           windowStart = performance.now();
         }

@@ -353,8 +353,10 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
         seq_tokens.push_back(id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(context, seq, doc_seq_emb[s]).reshape({B, -1}));
     }
     if (gradient_fresh) fresh_slot_.index_fill_(0, U.index_select(0, idx_grad), -1);
-    if (mode.train && !bank.is_empty() && config.fresh_in_batch == "off")
-      bank->write(U.index_select(0, enc_idx), d_u.index_select(0, enc_idx), step);
+    if (mode.train && !bank.is_empty() && config.fresh_in_batch == "off") {
+      out.deferred_write_ids = U.index_select(0, enc_idx);
+      out.deferred_write_rows = d_u.index_select(0, enc_idx).detach();
+    }
     std::vector<at::Tensor> feats{context};
     for (auto& t : seq_tokens) feats.push_back(t);
     for (auto& t : sim_feats) feats.push_back(t);

@@ -30,6 +30,9 @@ struct ForwardMode {
 struct ForwardOutput {
   at::Tensor logits;  // [B] (undefined when !ranking)
   at::Tensor q, d;    // [B, e] query and target-document embeddings (undefined without content)
+  // Freshness "off": this step's bank write, applied after the backward pass (the fused
+  // attention saved the bank as it read it).
+  at::Tensor deferred_write_ids, deferred_write_rows;
   int64_t unique_docs = 0, encoded = 0, encoded_with_grad = 0, target_misses = 0;
   double t_encoder = 0, t_bank = 0, t_backbone = 0;  // seconds
 };

@@ -135,6 +135,7 @@ StepStats Trainer::train_step(data::BatchLoader& loader) {
   auto t_bw = Clock::now();
   optimizer_->zero_grad();
   if (loss.requires_grad()) loss.backward();
+  if (out.deferred_write_ids.defined()) model_->bank->write(out.deferred_write_ids, out.deferred_write_rows, step_);
   sync(dev);
   st.t_backward = since(t_bw);
   auto t_opt = Clock::now();

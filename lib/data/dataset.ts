@@ -31,6 +31,7 @@ import {
 import type { DocumentColumns, SampleColumns, SequenceColumns } from './columns.js';
 import { writeFileAtomic } from './files.js';
 import { checkManifest, documentTokenWidth, MANIFEST_FILE, type DatasetManifest, type SplitStats } from './manifest.js';
+import type { ImageStats } from './images.js';
 import type { Tokenizer } from './tokenizer.js';
 import { validateDocuments, validateSamples } from './validate.js';
 
@@ -152,6 +153,16 @@ export function openDataset(dir: string, options: OpenOptions = {}): Dataset {
 
 // ---------------------------------------------------------------------------------------
 // Writing
+
+/** What an importer or the generator returns. */
+export interface ImportResult {
+  dir: string;
+  manifest: DatasetManifest;
+  /** Wall time of the import. */
+  seconds: number;
+  /** Image decoding figures, where images were imported. */
+  images?: ImageStats;
+}
 
 /** Documents as an importer holds them before writing. */
 export interface DocumentInput {

@@ -13,11 +13,13 @@ export {
   type SequenceSpec,
   type SplitStats,
 } from './manifest.js';
-export { openDataset, writeDatasetFiles, splitStats, type Dataset, type OpenOptions, type DocumentInput, type ManifestInput, type DatasetContent } from './dataset.js';
+export { openDataset, writeDatasetFiles, splitStats, type Dataset, type OpenOptions, type DocumentInput, type ManifestInput, type DatasetContent, type ImportResult } from './dataset.js';
 export { readArrowFile, writeArrowFile, type ArrowFile, type ColumnData } from './arrow.js';
 export { buildFolderAtomically, writeFileAtomic, type FolderOptions } from './files.js';
 export { Tokenizer, PAD, CLS, SEP, TOKEN_OFFSET, DEFAULT_VOCAB_SIZE, type TrainOptions } from './tokenizer.js';
 export { loadImages, decodeImage, imageWarning, type ImageOptions, type ImageStats, type LoadedImages } from './images.js';
 export { readCsv, CsvParser } from './csv.js';
 export { groupByUser, buildSequence, countBefore, type UserEvents, type SequenceOptions } from './history.js';
-export { importMovielens, type MovielensOptions, type ImportResult } from './movielens.js';
+export { importMovielens, type MovielensOptions } from './movielens.js';
+export { generateDataset, type GeneratorOptions } from './generator.js';
+export { Rng } from './random.js';

@@ -10,7 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { DataError, LemurError } from '../errors.js';
 import type { SampleColumns } from './columns.js';
 import { readCsv } from './csv.js';
-import { writeDatasetFiles, type DocumentInput } from './dataset.js';
+import { writeDatasetFiles, type DocumentInput, type ImportResult } from './dataset.js';
 import { buildFolderAtomically } from './files.js';
 import { buildSequence, countBefore, groupByUser } from './history.js';
 import { imageWarning, loadImages, resolveImageOptions, type ImageOptions, type ImageStats } from './images.js';
@@ -42,14 +42,6 @@ export interface MovielensOptions {
   overwrite?: boolean;
   /** Receives warning lines (missing/corrupt posters...). Default: console.warn. */
   onWarning?: (line: string) => void;
-}
-
-export interface ImportResult {
-  dir: string;
-  manifest: DatasetManifest;
-  /** Wall time of the import. */
-  seconds: number;
-  images?: ImageStats;
 }
 
 const RATINGS = ['userId', 'movieId', 'rating', 'timestamp'] as const;

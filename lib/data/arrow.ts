@@ -331,7 +331,11 @@ function noNulls(file: ArrowFile, name: string, data: Data): void {
 
 type Primitive = Int32Array | Float32Array | BigInt64Array | Uint8Array;
 
-/** values[offset .. offset+length): `data.values` may carry alignment padding past the end. */
+/**
+ * values[start .. start+length). Arrow JS applies a slice's offset to the buffers themselves
+ * (`data.offset` then only indexes the validity bitmap), so a Data's values begin at its first
+ * row; `data.values` may carry alignment padding past the end, hence the explicit length.
+ */
 function slicePrimitive<T extends Primitive>(file: ArrowFile, name: string, data: Data, start: number, length: number): T {
   const values = data.values as T;
   if (!values || values.length < start + length)
@@ -345,7 +349,7 @@ export function primitiveView<T extends Primitive>(file: ArrowFile, name: string
   const data = columnData(file, name, check, expected, required);
   if (!data) return undefined;
   noNulls(file, name, data);
-  return slicePrimitive<T>(file, name, data, data.offset, data.length);
+  return slicePrimitive<T>(file, name, data, 0, data.length);
 }
 
 /** A fixed_size_list column: its flat values and, where nullable, a 0/1 validity per row. */
@@ -361,7 +365,8 @@ export function fixedSizeListView<T extends Int32Array | Uint8Array>(
   if (!nullable) noNulls(file, name, data);
   const c = data.children[0];
   if (c.nullCount) throw new DataError('has null list items', file.path, name, Math.floor(firstNull(c) / width));
-  const values = slicePrimitive<T>(file, name, c, c.offset + data.offset * width, data.length * width);
+  // A sliced fixed_size_list has its child sliced too: the child's values start at row 0.
+  const values = slicePrimitive<T>(file, name, c, 0, data.length * width);
   if (!nullable) return { values };
   const valid = new Uint8Array(data.length);
   if (!data.nullCount) valid.fill(1);
@@ -383,16 +388,17 @@ export function listView<T extends Int32Array | Float32Array>(
   noNulls(file, name, data);
   const c = data.children[0];
   if (c.nullCount) throw new DataError('has null list items', file.path, name);
+  // A sliced list has its offsets sliced (not rebased) and its child untouched.
   const raw = data.valueOffsets as Int32Array;
-  if (!raw || raw.length < data.offset + data.length + 1) throw new DataError('truncated offsets', file.path, name);
-  let offsets = raw.subarray(data.offset, data.offset + data.length + 1);
+  if (!raw || raw.length < data.length + 1) throw new DataError('truncated offsets', file.path, name);
+  let offsets = raw.subarray(0, data.length + 1);
   const first = offsets[0];
   if (first < 0) throw new DataError(`negative list offset ${first}`, file.path, name, 0);
   for (let r = 0; r < data.length; r++)
     if (offsets[r + 1] < offsets[r]) throw new DataError(`list offsets decrease (${offsets[r]} then ${offsets[r + 1]})`, file.path, name, r);
   const last = offsets[data.length];
   if (last > c.length) throw new DataError(`list offsets end at ${last}, past the ${c.length} list items`, file.path, name, data.length - 1);
-  const values = slicePrimitive<T>(file, name, c, c.offset + first, last - first);
+  const values = slicePrimitive<T>(file, name, c, first, last - first);
   if (first !== 0) {
     // A sliced list: the native side expects offsets from 0.
     const rebased = new Int32Array(offsets.length);
@@ -406,14 +412,14 @@ export function listView<T extends Int32Array | Float32Array>(
 export function utf8View(file: ArrowFile, name: string): (row: number) => string {
   const data = columnData(file, name, (t) => DataType.isUtf8(t), 'utf8')!;
   noNulls(file, name, data);
+  // Offsets already start at the first row (sliced, not rebased); the bytes are untouched.
   const offsets = data.valueOffsets as Int32Array;
   const bytes = data.values as Uint8Array;
-  const base = data.offset;
   const decoder = new TextDecoder();
   const rows = data.length;
-  if (offsets.length < base + rows + 1 || (rows > 0 && offsets[base + rows] > bytes.length)) throw new DataError('truncated text', file.path, name);
+  if (offsets.length < rows + 1 || (rows > 0 && offsets[rows] > bytes.length)) throw new DataError('truncated text', file.path, name);
   return (row: number) => {
     if (row < 0 || row >= rows) throw new RangeError(`row ${row} outside 0..${rows - 1}`);
-    return decoder.decode(bytes.subarray(offsets[base + row], offsets[base + row + 1]));
+    return decoder.decode(bytes.subarray(offsets[row], offsets[row + 1]));
   };
 }

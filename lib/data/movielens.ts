@@ -54,11 +54,11 @@ function parseIntField(path: string, column: string, row: number, text: string):
   return v;
 }
 
-/** Release year from a title like "Heat (1995)" -> cat.year = year - 1899 in 1..130, 0 unknown. */
+/** Release year from a title like "Heat (1995)" (the last such group) -> year - 1899 in 1..130, 0 unknown. */
 function yearFeature(title: string): number {
-  const m = /\((\d{4})(?:[-–]\d{0,4})?\)\s*$/.exec(title);
-  if (!m) return 0;
-  return Math.max(1, Math.min(130, Number(m[1]) - 1899));
+  const all = [...title.matchAll(/\((\d{4})(?:[-–]\d{0,4})?\)/g)];
+  if (all.length === 0) return 0;
+  return Math.max(1, Math.min(130, Number(all[all.length - 1][1]) - 1899));
 }
 
 /** The movies' tags, deduplicated case-insensitively, most used first, joined by ", ". */

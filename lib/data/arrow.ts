@@ -390,6 +390,8 @@ export function listView<T extends Int32Array | Float32Array>(
   if (c.nullCount) throw new DataError('has null list items', file.path, name);
   // A sliced list has its offsets sliced (not rebased) and its child untouched.
   const raw = data.valueOffsets as Int32Array;
+  // Some writers leave the offsets buffer of an empty list column empty.
+  if (data.length === 0) return { offsets: Int32Array.of(0), values: new (isInt32(c.type) ? Int32Array : Float32Array)(0) as T };
   if (!raw || raw.length < data.length + 1) throw new DataError('truncated offsets', file.path, name);
   let offsets = raw.subarray(0, data.length + 1);
   const first = offsets[0];
@@ -417,7 +419,7 @@ export function utf8View(file: ArrowFile, name: string): (row: number) => string
   const bytes = data.values as Uint8Array;
   const decoder = new TextDecoder();
   const rows = data.length;
-  if (offsets.length < rows + 1 || (rows > 0 && offsets[rows] > bytes.length)) throw new DataError('truncated text', file.path, name);
+  if (rows > 0 && (!offsets || offsets.length < rows + 1 || offsets[rows] > bytes.length)) throw new DataError('truncated text', file.path, name);
   return (row: number) => {
     if (row < 0 || row >= rows) throw new RangeError(`row ${row} outside 0..${rows - 1}`);
     return decoder.decode(bytes.subarray(offsets[row], offsets[row + 1]));

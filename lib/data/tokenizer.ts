@@ -248,6 +248,11 @@ export class Tokenizer {
     return out;
   }
 
+  /** One query row: `[CLS] query` cut to maxTokens and 0-padded; width 1 + maxTokens. */
+  async encodeQuery(query: string, maxTokens: number): Promise<Int32Array> {
+    return this.encodeQueries([query], maxTokens);
+  }
+
   /** Query rows: `[CLS] query` cut to maxTokens and 0-padded; width 1 + maxTokens. */
   async encodeQueries(queries: readonly string[], maxTokens: number): Promise<Int32Array> {
     const width = 1 + maxTokens;

@@ -4,19 +4,18 @@ import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { readArrowFile, writeArrowFile, type DatasetManifest, type SampleColumns } from '../../dist/index.js';
 import {
   fixedSizeListColumn,
-  fixedSizeListView,
   int32Column,
-  isInt32,
-  isUint8,
   listColumn,
-  listView,
-  primitiveView,
+  readArrowFile,
   utf8Column,
-  utf8View,
-} from '../../dist/data/arrow.js';
+  writeArrowFile,
+  type DatasetManifest,
+  type SampleColumns,
+} from '../../dist/index.js';
+// Internal views and checks, tested directly.
+import { fixedSizeListView, isInt32, isUint8, listView, primitiveView, utf8View } from '../../dist/data/arrow.js';
 import { validateSamples } from '../../dist/data/validate.js';
 import { tempDir } from './fixtures.js';
 
@@ -57,7 +56,16 @@ describe('Arrow files', () => {
   it('validates millions of rows in well under a second', () => {
     const rows = 2_000_000;
     const hist = 10;
-    const m = { numDocuments: 100_000, numUsers: 50_000, numQueries: 50_000, queryTokens: 0, vocabSize: 1000, categorical: [{ name: 'hour', cardinality: 24 }], dense: ['x'], sequences: [{ name: 'h', maxLength: hist, action: true, age: true }] } as unknown as DatasetManifest;
+    const m = {
+      numDocuments: 100_000,
+      numUsers: 50_000,
+      numQueries: 50_000,
+      queryTokens: 0,
+      vocabSize: 1000,
+      categorical: [{ name: 'hour', cardinality: 24 }],
+      dense: ['x'],
+      sequences: [{ name: 'h', maxLength: hist, action: true, age: true }],
+    } as unknown as DatasetManifest;
     const c: SampleColumns = {
       rows,
       label: Float32Array.from({ length: rows }, (_, i) => i & 1),

@@ -25,3 +25,4 @@ export { auc, groupedAuc, logLoss, rankingMetrics, retrievalMetrics } from './me
 export type { GroupedAuc, RankingMetrics } from './metrics.js';
 export { writeCheckpoint, resolveCheckpoint } from './checkpoint.js';
 export type { DocumentColumns, SampleColumns, SequenceColumns } from './data/columns.js';
+export * from './data/index.js';

@@ -1,0 +1,312 @@
+/**
+ * MovieLens (ml-latest-small layout: ratings.csv, movies.csv, tags.csv, optional posters/)
+ * into a lemur dataset. One document per movie, one sample per rating (label: rating >= 4),
+ * histories from each user's strictly earlier ratings, a chronological train/test split with
+ * cold-start flags. Built in a temporary folder that is renamed only when complete.
+ */
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+
+import { DataError, LemurError } from '../errors.js';
+import type { SampleColumns } from './columns.js';
+import { readCsv } from './csv.js';
+import { writeDatasetFiles, type DocumentInput, type ImportResult } from './dataset.js';
+import { buildFolderAtomically } from './files.js';
+import { buildSequence, countBefore, groupByUser } from './history.js';
+import { imageWarning, loadImages, resolveImageOptions, type ImageOptions, type ImageStats } from './images.js';
+import type { DatasetManifest, TextFieldSpec } from './manifest.js';
+import { Tokenizer } from './tokenizer.js';
+
+export interface MovielensOptions {
+  /** Folder of `<movieId>.jpg` posters; default `<source>/posters` when it exists; false: no images. */
+  posters?: string | false;
+  /** Image size and fit (default 32x32x3, cover). */
+  image?: ImageOptions;
+  /** Keep only the first N users (by userId): a fast subset. */
+  maxUsers?: number;
+  /** The newest fraction of ratings (by a global timestamp cut) that forms the test split. Default 0.2. */
+  testFraction?: number;
+  /** Longest history kept per sequence (the most recent ratings). Default 100. */
+  historyLength?: number;
+  /** Ratings >= this are positives and enter the `liked` history. Default 4. */
+  likeThreshold?: number;
+  /** Tokenizer vocabulary when one is trained (256 bytes + merges). Default 4000. */
+  vocabSize?: number;
+  /** A tokenizer.json to use instead of training one. */
+  tokenizer?: string;
+  /** Tokens kept per text field. Defaults: title 16, genres 8, tags 24. */
+  maxTokens?: { title?: number; genres?: number; tags?: number };
+  /** Dataset name in the manifest (default: the source folder's name). */
+  name?: string;
+  /** Replace an existing output folder. */
+  overwrite?: boolean;
+  /** Receives warning lines (missing/corrupt posters...). Default: console.warn. */
+  onWarning?: (line: string) => void;
+}
+
+const RATINGS = ['userId', 'movieId', 'rating', 'timestamp'] as const;
+const MOVIES = ['movieId', 'title', 'genres'] as const;
+const TAGS = ['userId', 'movieId', 'tag', 'timestamp'] as const;
+
+function parseIntField(path: string, column: string, row: number, text: string): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(v)) throw new DataError(`expected an integer, got ${JSON.stringify(text)}`, path, column, row);
+  return v;
+}
+
+/** Release year from a title like "Heat (1995)" (the last such group) -> year - 1899 in 1..130, 0 unknown. */
+function yearFeature(title: string): number {
+  const all = [...title.matchAll(/\((\d{4})(?:[-–]\d{0,4})?\)/g)];
+  if (all.length === 0) return 0;
+  return Math.max(1, Math.min(130, Number(all[all.length - 1][1]) - 1899));
+}
+
+/** The movies' tags, deduplicated case-insensitively, most used first, joined by ", ". */
+function readTags(path: string, docOf: Map<number, number>, numDocs: number): { text: string[]; rows: number; unknownMovie: number } {
+  const perDoc: Map<string, { tag: string; count: number; first: number }>[] = Array.from({ length: numDocs }, () => new Map());
+  let rows = 0;
+  let unknownMovie = 0;
+  if (existsSync(path))
+    readCsv(path, TAGS, (f, row, ix) => {
+      rows++;
+      const d = docOf.get(parseIntField(path, 'movieId', row, f[ix.movieId]));
+      if (d === undefined) return void unknownMovie++;
+      const tag = f[ix.tag].replace(/\s+/g, ' ').trim();
+      if (!tag) return;
+      const key = tag.toLowerCase();
+      const e = perDoc[d].get(key);
+      if (e) e.count++;
+      else perDoc[d].set(key, { tag, count: 1, first: row });
+    });
+  const text = perDoc.map((m) =>
+    [...m.values()]
+      .sort((a, b) => b.count - a.count || a.first - b.first)
+      .map((e) => e.tag)
+      .join(', '),
+  );
+  return { text, rows, unknownMovie };
+}
+
+/** Imports a MovieLens folder into a lemur dataset at `out`. */
+export async function importMovielens(source: string, out: string, options: MovielensOptions = {}): Promise<ImportResult> {
+  const started = performance.now();
+  const src = resolve(source);
+  const testFraction = options.testFraction ?? 0.2;
+  const historyLength = options.historyLength ?? 100;
+  const likeThreshold = options.likeThreshold ?? 4;
+  const warn = options.onWarning ?? ((line: string) => console.warn(`lemur: ${line}`));
+  if (!(testFraction > 0 && testFraction < 1)) throw new LemurError(`testFraction must be in (0, 1), got ${testFraction}`);
+  if (!Number.isSafeInteger(historyLength) || historyLength < 1) throw new LemurError(`historyLength must be a positive integer, got ${historyLength}`);
+  if (options.maxUsers !== undefined && !(Number.isSafeInteger(options.maxUsers) && options.maxUsers > 0))
+    throw new LemurError(`maxUsers must be a positive integer, got ${options.maxUsers}`);
+  const fields: TextFieldSpec[] = [
+    { name: 'title', maxTokens: options.maxTokens?.title ?? 16 },
+    { name: 'genres', maxTokens: options.maxTokens?.genres ?? 8 },
+    { name: 'tags', maxTokens: options.maxTokens?.tags ?? 24 },
+  ];
+  const posterDir = options.posters === false ? undefined : (options.posters ?? (existsSync(join(src, 'posters')) ? join(src, 'posters') : undefined));
+  const imageOptions = resolveImageOptions(options.image);
+
+  let imageStats: ImageStats | undefined;
+  const manifest = await buildFolderAtomically(out, { overwrite: options.overwrite }, async (tmp) => {
+    // Movies: one document each, in file order.
+    const moviesPath = join(src, 'movies.csv');
+    const movieIds: number[] = [];
+    const titles: string[] = [];
+    const genres: string[] = [];
+    const docOf = new Map<number, number>();
+    readCsv(moviesPath, MOVIES, (f, row, ix) => {
+      const id = parseIntField(moviesPath, 'movieId', row, f[ix.movieId]);
+      if (docOf.has(id)) throw new DataError(`movieId ${id} appears twice`, moviesPath, 'movieId', row);
+      docOf.set(id, movieIds.length);
+      movieIds.push(id);
+      titles.push(f[ix.title].trim());
+      const g = f[ix.genres].trim();
+      genres.push(g === '(no genres listed)' ? '' : g.split('|').join(' '));
+    });
+    const numDocs = movieIds.length;
+    if (numDocs === 0) throw new DataError('no movies', moviesPath);
+    const tags = readTags(join(src, 'tags.csv'), docOf, numDocs);
+
+    // Ratings, kept as parallel arrays in file order.
+    const ratingsPath = join(src, 'ratings.csv');
+    const rUser: number[] = [];
+    const rDoc: number[] = [];
+    const rRating: number[] = [];
+    const rTime: number[] = [];
+    readCsv(ratingsPath, RATINGS, (f, row, ix) => {
+      const movieId = parseIntField(ratingsPath, 'movieId', row, f[ix.movieId]);
+      const d = docOf.get(movieId);
+      if (d === undefined) throw new DataError(`movieId ${movieId} is not in movies.csv`, ratingsPath, 'movieId', row);
+      const rating = Number(f[ix.rating]);
+      if (f[ix.rating].trim() === '' || !Number.isFinite(rating) || rating < 0) throw new DataError(`bad rating ${JSON.stringify(f[ix.rating])}`, ratingsPath, 'rating', row);
+      rUser.push(parseIntField(ratingsPath, 'userId', row, f[ix.userId]));
+      rDoc.push(d);
+      rRating.push(rating);
+      rTime.push(parseIntField(ratingsPath, 'timestamp', row, f[ix.timestamp]));
+    });
+
+    // Users: sorted userIds; the subset keeps the first maxUsers.
+    let userIds = [...new Set(rUser)].sort((a, b) => a - b);
+    if (options.maxUsers !== undefined) userIds = userIds.slice(0, options.maxUsers);
+    const userOf = new Map(userIds.map((u, i) => [u, i]));
+    const keep: number[] = [];
+    for (let i = 0; i < rUser.length; i++) if (userOf.has(rUser[i])) keep.push(i);
+    const n = keep.length;
+    if (n === 0) throw new DataError('no ratings', ratingsPath);
+    const user = new Int32Array(n);
+    const doc = new Int32Array(n);
+    const rating = new Float32Array(n);
+    const time = new Float64Array(n);
+    const action = new Int32Array(n);
+    for (let k = 0; k < n; k++) {
+      const i = keep[k];
+      user[k] = userOf.get(rUser[i])!;
+      doc[k] = rDoc[i];
+      rating[k] = rRating[i];
+      time[k] = rTime[i];
+      action[k] = Math.round(rRating[i] * 2); // half stars: 1..10
+    }
+
+    // Chronological order (file order among equal timestamps) and the global cut.
+    const order = Int32Array.from({ length: n }, (_, k) => k).sort((a, b) => time[a] - time[b] || a - b);
+    const cut = time[order[Math.min(n - 1, Math.floor(n * (1 - testFraction)))]];
+    const inTrain = new Uint8Array(numDocs);
+    let trainRows = 0;
+    for (let k = 0; k < n; k++)
+      if (time[k] < cut) {
+        inTrain[doc[k]] = 1;
+        trainRows++;
+      }
+    if (trainRows === 0 || trainRows === n) throw new DataError(`the split at timestamp ${cut} leaves a split empty`, ratingsPath, 'timestamp');
+
+    // Histories: every earlier rating (`rated`, action = half stars) and earlier likes (`liked`).
+    const numUsers = userIds.length;
+    const rated = groupByUser(numUsers, order, user, doc, time, action);
+    const liked = groupByUser(numUsers, order, user, doc, time, undefined, (e) => rating[e] >= likeThreshold);
+
+    const makeSplit = (rows: Int32Array, cold: boolean): SampleColumns => {
+      const m = rows.length;
+      const su = new Int32Array(m);
+      const st = new Float64Array(m);
+      const c: SampleColumns = {
+        rows: m,
+        label: new Float32Array(m),
+        doc: new Int32Array(m),
+        user: su,
+        query: su, // no query text: the user is the query (docs/data-format.md, Ids)
+        timestamp: new BigInt64Array(m),
+        queryTokenWidth: 0,
+        categorical: [
+          { name: 'hour', values: new Int32Array(m) },
+          { name: 'weekday', values: new Int32Array(m) },
+        ],
+        dense: [{ name: 'activity', values: new Float32Array(m) }],
+        sequences: [],
+      };
+      for (let j = 0; j < m; j++) {
+        const k = rows[j];
+        su[j] = user[k];
+        st[j] = time[k];
+        c.doc[j] = doc[k];
+        c.label[j] = rating[k] >= likeThreshold ? 1 : 0;
+        c.timestamp[j] = BigInt(time[k]);
+        const date = new Date(time[k] * 1000);
+        c.categorical[0].values[j] = date.getUTCHours();
+        c.categorical[1].values[j] = date.getUTCDay();
+      }
+      const before = countBefore(rated, su, st);
+      for (let j = 0; j < m; j++) c.dense[0].values[j] = Math.log1p(before[j]);
+      c.sequences.push(buildSequence(rated, su, st, { name: 'rated', maxLength: historyLength, age: true, action: true }));
+      c.sequences.push(buildSequence(liked, su, st, { name: 'liked', maxLength: historyLength, age: true, action: false }));
+      if (cold) {
+        c.coldStart = new Uint8Array(m);
+        for (let j = 0; j < m; j++) c.coldStart[j] = inTrain[c.doc[j]] ? 0 : 1;
+      }
+      return c;
+    };
+    const trainIdx = new Int32Array(trainRows);
+    const testIdx = new Int32Array(n - trainRows);
+    let a = 0;
+    let b = 0;
+    for (let k = 0; k < n; k++) {
+      const e = order[k];
+      if (time[e] < cut) trainIdx[a++] = e;
+      else testIdx[b++] = e;
+    }
+    const splits = { train: makeSplit(trainIdx, false), test: makeSplit(testIdx, true) };
+
+    // Text: one tokenizer pass over all documents, batched.
+    const tokenizer = options.tokenizer
+      ? await Tokenizer.load(options.tokenizer)
+      : await Tokenizer.train([...titles, ...genres, ...tags.text], { vocabSize: options.vocabSize });
+    const tokens = await tokenizer.encodeDocuments(
+      [titles, genres, tags.text],
+      fields.map((f) => f.maxTokens),
+    );
+
+    const documents: DocumentInput = {
+      docId: BigInt64Array.from(movieIds, (x) => BigInt(x)),
+      text: { title: titles, genres, tags: tags.text },
+      tokens,
+      categorical: [{ name: 'year', values: Int32Array.from(titles, yearFeature) }],
+    };
+    if (posterDir) {
+      const loaded = await loadImages(
+        movieIds.map((id) => join(posterDir, `${id}.jpg`)),
+        imageOptions,
+      );
+      documents.images = loaded.pixels;
+      documents.hasImage = loaded.hasImage;
+      imageStats = loaded.stats;
+      const line = imageWarning(loaded.stats, 'posters');
+      if (line) warn(line);
+    }
+
+    let moviesRated = 0;
+    const rated1 = new Uint8Array(numDocs);
+    for (let k = 0; k < n; k++) if (!rated1[doc[k]]) (rated1[doc[k]] = 1), moviesRated++;
+    return writeDatasetFiles(tmp, {
+      manifest: {
+        name: options.name ?? basename(src),
+        createdBy: 'lemur import movielens',
+        numDocuments: numDocs,
+        numUsers,
+        numQueries: numUsers,
+        textFields: fields,
+        queryTokens: 0,
+        image: posterDir ? { height: imageOptions.height, width: imageOptions.width, channels: imageOptions.channels } : null,
+        categorical: [
+          { name: 'hour', cardinality: 24 },
+          { name: 'weekday', cardinality: 7 },
+        ],
+        documentCategorical: [{ name: 'year', cardinality: 131 }],
+        dense: ['activity'],
+        sequences: [
+          { name: 'rated', maxLength: historyLength, action: true, age: true },
+          { name: 'liked', maxLength: historyLength, action: false, age: true },
+        ],
+        sourceStats: {
+          ratings: n,
+          ratingsInFile: rUser.length,
+          users: numUsers,
+          movies: numDocs,
+          moviesRated,
+          tags: tags.rows,
+          tagsOfUnknownMovies: tags.unknownMovie,
+          likeThreshold,
+          testFraction,
+          splitTimestamp: cut,
+          maxUsers: options.maxUsers ?? null,
+          postersDecoded: imageStats?.decoded ?? 0,
+          postersMissing: imageStats?.missing ?? 0,
+          postersCorrupt: imageStats?.corrupt ?? 0,
+        },
+      },
+      documents,
+      splits,
+      tokenizer,
+    });
+  });
+  return { dir: resolve(out), manifest, seconds: (performance.now() - started) / 1000, images: imageStats };
+}

@@ -22,14 +22,18 @@ constexpr size_t kTraceLength = 256;
 
 SerialExecutor::SerialExecutor(Napi::Env env, std::string name)
     : name_(std::move(name)), t0_(std::chrono::steady_clock::now()) {
-  tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), "lemur:" + name_, 0, 1);
+  auto finalized = tsfn_finalized_;
+  tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), "lemur:" + name_, 0, 1,
+                                        [finalized](Napi::Env) { finalized->store(true); });
   tsfn_.Unref(env);  // referenced only while work is pending
   thread_ = std::thread([this] { loop(); });
 }
 
 SerialExecutor::~SerialExecutor() {
   shutdown();
-  tsfn_.Release();
+  // At environment teardown Node closes the TSFN itself, then finalizes the objects that own
+  // executors: releasing it here again would touch a freed function.
+  if (!tsfn_finalized_->load()) tsfn_.Release();
 }
 
 void SerialExecutor::shutdown() {

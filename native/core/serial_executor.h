@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -55,6 +56,8 @@ class SerialExecutor {
   std::deque<Task*> queue_;
   bool stop_ = false;
   Napi::ThreadSafeFunction tsfn_;
+  // Set when Node finalizes the TSFN (environment teardown): it must not be released again.
+  std::shared_ptr<std::atomic<bool>> tsfn_finalized_ = std::make_shared<std::atomic<bool>>(false);
   size_t pending_ = 0;  // JS thread only
   uint64_t next_id_ = 0;
   std::chrono::steady_clock::time_point t0_;

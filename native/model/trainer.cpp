@@ -255,7 +255,11 @@ void Trainer::save(const std::string& path) {
 
 void Trainer::load(const std::string& path) {
   torch::serialize::InputArchive archive;
-  archive.load_from(path, model_->device);
+  try {
+    archive.load_from(path, model_->device);
+  } catch (const c10::Error& e) {
+    throw UserError("cannot read checkpoint file " + path + ": " + describe_exception(e));
+  }
   try {
     model_->load(archive);
   } catch (const c10::Error& e) {

@@ -1,5 +1,6 @@
 // Native work off the event loop: serialized per queue, correct under concurrency, and the
 // loop keeps turning while it runs.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { native, tensor } from '../../dist/index.js';
@@ -44,5 +45,23 @@ describe('Queue', () => {
     const out = await q.raggedMeanPool(tensor(new Float32Array([2, 4]), { shape: [2, 1] }), new BigInt64Array([0n, 2n]));
     expect(out.sum()).toBe(3);
     expect(q.trace().map((t) => t.failed)).toEqual([true, false]);
+  });
+});
+
+describe('process lifetime', () => {
+  it('Node exits cleanly with queues and models still alive, after failed calls too', () => {
+    const script = `
+      const { native, tensor, Lemur } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
+      const q = new (native().Queue)('alive');
+      for (let i = 0; i < 3; i++) await new (native().Queue)('dropped' + i).matmul(16, 1);
+      await q.matmul(32, 1);
+      await q.raggedMeanPool(tensor(new Float32Array(2), { shape: [2, 1] }), new BigInt64Array([0n, 3n])).catch(() => {});
+      globalThis.keep = q;
+      console.log('done');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('done');
+    expect(r.status).toBe(0);
   });
 });

@@ -57,6 +57,12 @@ export interface LemurConfig {
     idDim: number;
     userId: boolean;
     docId: boolean;
+    /**
+     * Fraction of training samples whose candidate document-ID embedding is dropped, so the
+     * ranker learns to score documents it has no trained ID for (cold start). At inference,
+     * IDs never seen in training read as unknown (zeros) rather than random vectors.
+     */
+    docIdDropout: number;
     /** Rows of the user / document tables; 0: one per user / document. */
     userBuckets: number;
     docBuckets: number;
@@ -78,6 +84,11 @@ export interface LemurConfig {
     freshInBatch: 'detached' | 'gradient' | 'off';
     /** Documents re-encoded to measure staleness at each progress report (0: never). */
     stalenessProbe: number;
+    /**
+     * Where history events come from: 'bank' (looked up), or 'encode' (every event re-encoded
+     * by the document encoder each step: what the bank avoids; for comparisons).
+     */
+    history: 'bank' | 'encode';
   };
   sequences: SequenceConfig[];
   /** Events per sequence in the similarity features. */
@@ -135,12 +146,12 @@ export const DEFAULTS: Omit<LemurConfig, 'preset'> = {
   device: 'cpu',
   bf16: true,
   embeddingDim: 64,
-  features: { idDim: 16, userId: true, docId: true, userBuckets: 0, docBuckets: 0, maxCategoricalBuckets: 100_000, dense: true },
+  features: { idDim: 16, userId: true, docId: true, docIdDropout: 0.1, userBuckets: 0, docBuckets: 0, maxCategoricalBuckets: 100_000, dense: true },
   queryEncoder: { enabled: true, layers: 2, width: 64, heads: 4, ffnMult: 2 },
   docEncoder: { enabled: false, layers: 2, width: 64, heads: 4, ffnMult: 2, images: true, patch: 8 },
   encoderSampling: { forward: 1, backward: 1 },
   stopGradient: false,
-  memoryBank: { enabled: false, dtype: 'float32', freshInBatch: 'detached', stalenessProbe: 128 },
+  memoryBank: { enabled: false, dtype: 'float32', freshInBatch: 'detached', stalenessProbe: 128, history: 'bank' },
   sequences: [],
   similarityLength: 16,
   decoder: { layers: 2, heads: 4, queries: 4, width: 64, ffnMult: 2, fused: true },
@@ -238,6 +249,7 @@ export function validateConfig(c: LemurConfig): void {
     throw new ConfigError('device', `must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(c.device)}`);
   positiveInt('embeddingDim', c.embeddingDim);
   positiveInt('features.idDim', c.features.idDim);
+  fraction('features.docIdDropout', c.features.docIdDropout);
   nonNegInt('features.userBuckets', c.features.userBuckets);
   nonNegInt('features.docBuckets', c.features.docBuckets);
   positiveInt('features.maxCategoricalBuckets', c.features.maxCategoricalBuckets);
@@ -256,6 +268,7 @@ export function validateConfig(c: LemurConfig): void {
   oneOf('memoryBank.dtype', c.memoryBank.dtype, ['float32', 'bfloat16'] as const);
   oneOf('memoryBank.freshInBatch', c.memoryBank.freshInBatch, ['detached', 'gradient', 'off'] as const);
   nonNegInt('memoryBank.stalenessProbe', c.memoryBank.stalenessProbe);
+  oneOf('memoryBank.history', c.memoryBank.history, ['bank', 'encode'] as const);
   if (c.memoryBank.enabled && !c.docEncoder.enabled)
     throw new ConfigError('memoryBank.enabled', 'the memory bank holds document-encoder outputs: enable docEncoder too');
   positiveInt('similarityLength', c.similarityLength);

@@ -49,6 +49,7 @@ model::ModelConfig read_config(const JsObject& o) {
   c.id_dim = o.integer("idDim");
   c.user_id = o.boolean("userId");
   c.doc_id = o.boolean("docId");
+  c.doc_id_dropout = o.number("docIdDropout");
   c.user_buckets = o.integer("userBuckets");
   c.doc_buckets = o.integer("docBuckets");
   c.query_encoder = read_encoder(o.object("queryEncoder"));
@@ -59,6 +60,7 @@ model::ModelConfig read_config(const JsObject& o) {
   c.fresh_in_batch = o.string("freshInBatch");
   c.bank_dtype = o.string("bankDtype");
   c.bank = o.boolean("bank");
+  c.history_source = o.string("historySource");
   c.similarity_length = o.integer("similarityLength");
   for (auto& s : o.objects("sequences")) {
     model::SequenceConfig sc;

@@ -76,6 +76,9 @@ struct ModelConfig {
   int64_t embedding_dim = 128;  // e: query/document embeddings and bank rows
   int64_t id_dim = 16;
   bool user_id = true, doc_id = true;
+  // Training samples whose candidate document ID embedding is dropped (read as unknown), so
+  // the ranker learns what to do for documents it has no ID embedding for (cold start).
+  double doc_id_dropout = 0.1;
   int64_t user_buckets = 0, doc_buckets = 0;  // 0: one row per user/document
 
   EncoderConfig query_encoder, doc_encoder;
@@ -84,6 +87,10 @@ struct ModelConfig {
   std::string fresh_in_batch = "detached";  // "detached" | "gradient" | "off"
   std::string bank_dtype = "float32";       // "float32" | "bfloat16"
   bool bank = false;
+  // "bank": history events are read from the memory bank. "encode": every history event is
+  // re-encoded by the document encoder each step (what the bank exists to avoid; for
+  // comparison and benchmarks).
+  std::string history_source = "bank";
   int64_t similarity_length = 16;
 
   std::vector<SequenceConfig> sequences;

@@ -21,6 +21,7 @@ int EmbeddingTablesImpl::add_table(const std::string& name, int64_t rows) {
   state_v_.push_back(register_buffer(name + "_v", at::zeros({rows}, at::kFloat)));
   state_m_.push_back(optim_.kind == "adam" ? register_buffer(name + "_m", at::zeros({rows, dim_}))
                                            : at::Tensor());
+  trained_.push_back(register_buffer(name + "_trained", at::zeros({rows}, at::kByte)));
   return idx;
 }
 
@@ -43,6 +44,8 @@ std::vector<at::Tensor> EmbeddingTablesImpl::lookup(int table, const std::vector
   if (train && at::GradMode::is_enabled()) {
     rows = rows.detach().requires_grad_(true);
     touched_.push_back({table, unique, rows});
+  } else if (!train) {
+    rows = rows * trained_[table].index_select(0, unique).unsqueeze(1).to(rows.scalar_type());
   }
   at::Tensor expanded = ops::expand_rows(rows, inverse);
   return expanded.split_with_sizes(sizes, 0);
@@ -56,6 +59,7 @@ void EmbeddingTablesImpl::sparse_step(double lr_scale) {
     at::Tensor g = t.leaf.grad().to(at::kFloat);
     at::Tensor& w = weights_[t.table];
     at::Tensor& v = state_v_[t.table];
+    trained_[t.table].index_fill_(0, t.unique, 1);
     // Several lookups of one table in a step touch overlapping rows: their gradients apply in
     // turn, each on the row's current state (deterministic, in lookup order).
     if (optim_.kind == "adagrad") {

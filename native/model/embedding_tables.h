@@ -23,7 +23,9 @@ struct EmbeddingTablesImpl : torch::nn::Module {
 
   // Embeddings for several id tensors of one table, deduplicated together:
   // returns one [len(ids_i), dim] tensor per input. With `train`, the touched rows are
-  // remembered for sparse_step() and receive gradients.
+  // remembered for sparse_step() and receive gradients. Outside training, rows that never
+  // received an update read as zeros: an id never seen in training is "unknown", not the
+  // random vector it was initialized with (which the model never learned to read).
   std::vector<at::Tensor> lookup(int table, const std::vector<at::Tensor>& ids, bool train);
   at::Tensor lookup(int table, const at::Tensor& ids, bool train) { return lookup(table, std::vector<at::Tensor>{ids}, train)[0]; }
 
@@ -46,7 +48,7 @@ struct EmbeddingTablesImpl : torch::nn::Module {
   int64_t dim_;
   SparseOptimConfig optim_;
   std::vector<std::string> names_;
-  std::vector<at::Tensor> weights_, state_v_, state_m_;
+  std::vector<at::Tensor> weights_, state_v_, state_m_, trained_;
   std::vector<Touched> touched_;
 };
 TORCH_MODULE(EmbeddingTables);

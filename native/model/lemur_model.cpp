@@ -246,7 +246,14 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
         which.push_back(static_cast<int>(s));
       }
     auto embs = tables->lookup(t_doc, ids, mode.train);
-    if (config.doc_id) ns_parts.push_back(embs[0]);
+    if (config.doc_id) {
+      at::Tensor cand = embs[0];
+      if (mode.train && config.doc_id_dropout > 0) {
+        at::Tensor keep = uniform_like_rng(B, rng, device).ge(config.doc_id_dropout);
+        cand = cand * keep.unsqueeze(1).to(cand.scalar_type());
+      }
+      ns_parts.push_back(cand);
+    }
     for (size_t i = 0; i < which.size(); ++i) doc_seq_emb[which[i]] = embs[i + 1];
   }
   for (size_t c = 0; c < t_cat.size(); ++c)
@@ -329,10 +336,20 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
     if (mode.train)
       for (const auto& sc : config.sequences)
         if (sc.bank) bank->count(bank->present(b.sequence(sc.name).ids), /*target=*/false);
+    const bool reencode = config.history_source == "encode";
     for (size_t s = 0; s < config.sequences.size(); ++s) {
       const auto& sc = config.sequences[s];
       const auto& seq = b.sequence(sc.name);
-      if (sc.similarity) sim_feats.push_back(similarity_features(d_rank, seq, *bank, config.similarity_length));
+      at::Tensor event_rows;  // history re-encoded (history_source "encode")
+      if (reencode && (sc.bank || sc.similarity)) {
+        auto t0 = Clock::now();
+        auto [uniq, inv] = ops::dedup_ids(seq.ids);
+        at::Tensor enc = uniq.numel() > 0 ? encode_content(uniq, docs)
+                                          : at::zeros({0, config.embedding_dim}, d_u.options());
+        event_rows = ops::expand_rows(enc.to(d_u.scalar_type()), inv);
+        t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
+      }
+      if (sc.similarity) sim_feats.push_back(similarity_features(d_rank, seq, *bank, config.similarity_length, event_rows));
       if (!hyformer.is_empty()) {
         std::vector<at::Tensor> item_parts;
         if (sc.id_encoder != "none") item_parts.push_back(doc_seq_emb[s]);
@@ -345,8 +362,9 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
       }
       if (decoder_of[s] >= 0) {
         auto dec = decoders[decoder_of[s]]->as<SequenceDecoder>();
-        at::Tensor tokens = gradient_fresh ? dec->forward(context, seq, *bank, fresh_slot_, v_grad)
-                                           : dec->forward(context, seq, *bank);
+        at::Tensor tokens = event_rows.defined() ? dec->forward_rows(context, seq, event_rows, c10::nullopt)
+                            : gradient_fresh     ? dec->forward(context, seq, *bank, fresh_slot_, v_grad)
+                                                 : dec->forward(context, seq, *bank);
         seq_tokens.push_back(tokens.reshape({B, -1}));
       }
       if (id_encoder_of[s] >= 0)

@@ -51,10 +51,18 @@ at::Tensor SequenceDecoderImpl::forward(const at::Tensor& context, const data::S
       rows = at::where(is_fresh.unsqueeze(1), fresh.to(rows.scalar_type()), rows);
       mask = mask.logical_or(is_fresh);
     }
-    at::Tensor memory = side_info.is_empty() ? rows : side_info(seq, rows);
-    for (const auto& b : *blocks)
-      q = b->as<AttentionBlock>()->forward(q, q_offsets, memory, seq.offsets, mask);
+    return forward_rows(context, seq, rows, mask);
   }
+  return q.view({B, Nq, W});
+}
+
+at::Tensor SequenceDecoderImpl::forward_rows(const at::Tensor& context, const data::SequenceBatch& seq,
+                                             const at::Tensor& rows, const c10::optional<at::Tensor>& mask) {
+  const int64_t B = context.size(0), Nq = config.queries, W = config.width;
+  at::Tensor q = query_gen(context).view({B * Nq, W});
+  at::Tensor q_offsets = fixed_offsets(B, Nq, context.device());
+  at::Tensor memory = side_info.is_empty() ? rows : side_info(seq, rows);
+  for (const auto& b : *blocks) q = b->as<AttentionBlock>()->forward(q, q_offsets, memory, seq.offsets, mask);
   return q.view({B, Nq, W});
 }
 
@@ -146,11 +154,17 @@ SequenceState SequenceLayerImpl::forward(const SequenceState& s) {
 // ---------------------------------------------------------------- similarity
 
 at::Tensor similarity_features(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
-                               int64_t k) {
+                               int64_t k, const at::Tensor& given_rows) {
   const int64_t B = target.size(0);
   auto [pos, off] = ragged_tail(seq.offsets, k);
   at::Tensor ids = seq.ids.index_select(0, pos);
-  auto [rows, present] = bank.read(ids);
+  at::Tensor rows, present;
+  if (given_rows.defined()) {
+    rows = given_rows.index_select(0, pos);
+    present = at::ones({ids.size(0)}, ids.options().dtype(at::kBool));
+  } else {
+    std::tie(rows, present) = bank.read(ids);
+  }
   const int64_t R = ids.size(0);
   at::Tensor sample = ragged_sample_of_row(off, R);
   at::Tensor cos = (l2_normalize(rows) * target.index_select(0, sample)).sum(1) * present.to(target.scalar_type());

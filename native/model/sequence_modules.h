@@ -36,6 +36,9 @@ struct SequenceDecoderImpl : torch::nn::Module {
   // -> [B, queries, width]
   at::Tensor forward(const at::Tensor& context, const data::SequenceBatch& seq, MemoryBankImpl& bank,
                      const at::Tensor& fresh_slot = {}, const at::Tensor& fresh_vectors = {});
+  // The same over given event vectors [T, bank_dim] (history re-encoded instead of read).
+  at::Tensor forward_rows(const at::Tensor& context, const data::SequenceBatch& seq, const at::Tensor& rows,
+                          const c10::optional<at::Tensor>& mask);
   bool fusable() const { return config.fused && !side_info; }
 
   DecoderConfig config;
@@ -86,7 +89,8 @@ TORCH_MODULE(SequenceLayer);
 
 // [B, 2K]: cosine(target_b, event) for the K most recent events of each sample (newest
 // first, 0 for misses and absent positions), then the same values sorted descending.
+// `rows` (optional, [T, e]): the events' vectors when they are not read from the bank.
 at::Tensor similarity_features(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
-                               int64_t k);
+                               int64_t k, const at::Tensor& rows = {});
 
 }  // namespace lemur::model

@@ -50,6 +50,7 @@ describe('presets', () => {
       { backbone: { type: 'hyformer' as const, sequenceEncoder: 'swiglu' as const, nsTokens: 5, width: 32 } },
       { sequences: [{ name: 's', maxLength: 20, idEncoder: 'swiglu' as const }, { name: 't', maxLength: 20, idEncoder: 'transformer' as const }] },
       { encoderSampling: { forward: 0.5, backward: 0.2 } },
+      { memoryBank: { history: 'encode' as const } },
     ]) {
       const m = await Lemur.create(data, { ...TINY, preset: 'lemur', ...ablation, train: { batchSize: 256, epochs: 1 } });
       const fit = await m.fit({ progressEvery: 1 });

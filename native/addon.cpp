@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lemur::init_info_binding(env, exports);
   lemur::init_ops_binding(env, exports);
   lemur::init_queue_binding(env, exports);
+  lemur::init_bench_binding(env, exports);
   return exports;
 }
 

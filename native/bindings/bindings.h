@@ -7,5 +7,6 @@ namespace lemur {
 void init_info_binding(Napi::Env env, Napi::Object exports);   // info(), setThreads()
 void init_ops_binding(Napi::Env env, Napi::Object exports);    // ops.* (synchronous, low level)
 void init_queue_binding(Napi::Env env, Napi::Object exports);  // Queue: async, serialized ops
+void init_bench_binding(Napi::Env env, Napi::Object exports);  // bench.*: timed kernels and baselines
 
 }  // namespace lemur

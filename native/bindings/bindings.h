@@ -10,5 +10,6 @@ void init_queue_binding(Napi::Env env, Napi::Object exports);  // Queue: async, 
 void init_data_binding(Napi::Env env, Napi::Object exports);   // Samples, Documents, Loader
 void init_model_binding(Napi::Env env, Napi::Object exports);  // Model (a Trainer on its executor)
 void init_nn_binding(Napi::Env env, Napi::Object exports);     // nn.*: building blocks, for tests
+void init_bench_binding(Napi::Env env, Napi::Object exports);  // bench.*: timed kernels and baselines
 
 }  // namespace lemur

@@ -101,6 +101,17 @@ describe('ragged_attention (CPU)', () => {
     expectClose(f64(got.gradV!), ref.dv, 1e-12, 1e-9, 'dv');
   });
 
+  it('the baseline (non-AVX2) CPU path gives the same results', () => {
+    const c = randomAttentionCase(12, { H: 2, D: 10, Dv: 6, qLens: [3, 0, 5], kLens: [70, 4, 0], maskRate: 0.2 });
+    process.env.LEMUR_CPU_NO_AVX2 = '1';
+    try {
+      checkAgainstReference(c, 0.3, 'float64', 1e-12, 1e-9);
+      checkAgainstReference(c, 0.3, 'float32', 2e-5, 1e-4);
+    } finally {
+      delete process.env.LEMUR_CPU_NO_AVX2;
+    }
+  });
+
   it('a 16k-key sample (and an empty one) in float32', () => {
     const c = randomAttentionCase(7, { H: 2, D: 32, qLens: [4, 3], kLens: [16384, 0] });
     checkAgainstReference(c, 1 / Math.sqrt(32), 'float32', 1e-5, 1e-3);

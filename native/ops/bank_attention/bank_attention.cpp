@@ -78,6 +78,7 @@ cuda::BankAttentionLaunch launch_args(const BankAttentionInputs& in, double scal
   a.k_offsets = in.k_offsets.data_ptr<int64_t>();
   a.batch = in.q_offsets_cpu.numel() - 1;
   a.e = in.q.size(2);
+  a.total_rows = in.q.size(0) * in.q.size(1);
   a.scale = static_cast<float>(scale);
   return a;
 }

@@ -8,8 +8,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <type_traits>
 #include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#endif
 
 namespace lemur::ops::cpu_attention {
 
@@ -18,7 +24,7 @@ constexpr int64_t KEY_BLOCK = 64;
 // Per-thread scratch, reused across the work items one thread runs.
 template <typename acc_t>
 struct Workspace {
-  std::vector<acc_t> qt, dot, kb, vb, s, dp, m, l, dd, dkb, dvb;
+  std::vector<acc_t> qt, dot, kb, vb, s, dp, m, l, dd, tmp, dkb, dvb;
   void reserve(int64_t nq, int64_t d, int64_t dv) {
     auto grow = [](std::vector<acc_t>& v, int64_t n) {
       if (static_cast<int64_t>(v.size()) < n) v.resize(n);
@@ -32,24 +38,43 @@ struct Workspace {
     grow(m, nq);
     grow(l, nq);
     grow(dd, nq);
+    grow(tmp, nq);
     grow(dkb, KEY_BLOCK * d);
     grow(dvb, KEY_BLOCK * dv);
   }
 };
 
-// S[jj][i] = sum_d K[jj][d] * Qt[d][i] for jj < n: axpy over the query index.
-template <typename acc_t>
-inline void scores(const acc_t* kb, const acc_t* qt, acc_t* s, int64_t n, int64_t nq, int64_t d) {
-  for (int64_t jj = 0; jj < n; ++jj) {
-    acc_t* row = s + jj * nq;
-    std::fill(row, row + nq, acc_t(0));
-    const acc_t* k = kb + jj * d;
-    for (int64_t x = 0; x < d; ++x) {
-      const acc_t kx = k[x];
-      const acc_t* q = qt + x * nq;
-      for (int64_t i = 0; i < nq; ++i) row[i] += kx * q[i];
-    }
-  }
+}  // namespace lemur::ops::cpu_attention
+
+// The core, compiled for the baseline target and, on x86-64 with GCC, again with AVX2 + FMA
+// (the build sets no -march: this keeps one binary and still uses the wider units).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LEMUR_CPU_ATTENTION_AVX2 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define LEMUR_CPU_ATTENTION_NS avx2
+#define LEMUR_CPU_ATTENTION_SIMD 1
+#include "ops/common/cpu_attention_impl.inc"
+#undef LEMUR_CPU_ATTENTION_SIMD
+#undef LEMUR_CPU_ATTENTION_NS
+#pragma GCC pop_options
+#endif
+#define LEMUR_CPU_ATTENTION_NS generic
+#define LEMUR_CPU_ATTENTION_SIMD 0
+#include "ops/common/cpu_attention_impl.inc"
+#undef LEMUR_CPU_ATTENTION_SIMD
+#undef LEMUR_CPU_ATTENTION_NS
+
+namespace lemur::ops::cpu_attention {
+
+// AVX2 + FMA when the CPU has them, unless LEMUR_CPU_NO_AVX2 is set (to test the baseline path).
+inline bool use_avx2() {
+#ifdef LEMUR_CPU_ATTENTION_AVX2
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok && std::getenv("LEMUR_CPU_NO_AVX2") == nullptr;
+#else
+  return false;
+#endif
 }
 
 // Forward for nq queries q [nq][d] against nk keys. load(j0, n, kb, vb) writes n key rows
@@ -58,103 +83,25 @@ inline void scores(const acc_t* kb, const acc_t* qt, acc_t* s, int64_t n, int64_
 template <typename acc_t, typename Loader>
 void forward(int64_t nq, int64_t nk, int64_t d, int64_t dv, acc_t scale, const acc_t* q,
              Loader&& load, acc_t* o, acc_t* lse, Workspace<acc_t>& ws) {
-  const acc_t neg_inf = -std::numeric_limits<acc_t>::infinity();
-  std::fill(o, o + nq * dv, acc_t(0));
-  if (nk == 0) {
-    std::fill(lse, lse + nq, neg_inf);
-    return;
-  }
-  ws.reserve(nq, d, dv);
-  acc_t *qt = ws.qt.data(), *kb = ws.kb.data(), *vb = ws.vb.data(), *s = ws.s.data();
-  acc_t *m = ws.m.data(), *l = ws.l.data();
-  for (int64_t i = 0; i < nq; ++i)
-    for (int64_t x = 0; x < d; ++x) qt[x * nq + i] = q[i * d + x] * scale;
-  std::fill(m, m + nq, neg_inf);
-  std::fill(l, l + nq, acc_t(0));
-  for (int64_t j0 = 0; j0 < nk; j0 += KEY_BLOCK) {
-    const int64_t n = std::min(KEY_BLOCK, nk - j0);
-    load(j0, n, kb, vb);
-    scores(kb, qt, s, n, nq, d);
-    for (int64_t i = 0; i < nq; ++i) {
-      acc_t mx = m[i];
-      for (int64_t jj = 0; jj < n; ++jj) mx = std::max(mx, s[jj * nq + i]);
-      acc_t* orow = o + i * dv;
-      if (mx != m[i]) {  // rescale what was accumulated under the old maximum
-        const acc_t alpha = std::exp(m[i] - mx);
-        l[i] *= alpha;
-        for (int64_t e = 0; e < dv; ++e) orow[e] *= alpha;
-        m[i] = mx;
-      }
-      for (int64_t jj = 0; jj < n; ++jj) {
-        const acc_t p = std::exp(s[jj * nq + i] - mx);
-        l[i] += p;
-        const acc_t* v = vb + jj * dv;
-        for (int64_t e = 0; e < dv; ++e) orow[e] += p * v[e];
-      }
-    }
-  }
-  for (int64_t i = 0; i < nq; ++i) {
-    const acc_t inv = acc_t(1) / l[i];
-    for (int64_t e = 0; e < dv; ++e) o[i * dv + e] *= inv;
-    lse[i] = m[i] + std::log(l[i]);
-  }
+#ifdef LEMUR_CPU_ATTENTION_AVX2
+  if (use_avx2()) return avx2::forward<acc_t>(nq, nk, d, dv, scale, q, load, o, lse, ws);
+#endif
+  generic::forward<acc_t>(nq, nk, d, dv, scale, q, load, o, lse, ws);
 }
 
 // Backward for the same queries and keys. dout [nq][dv], dd[i] = dot(dout[i], out[i]),
-// lse [nq] from the forward. Adds into dq [nq][d] (zero it first). When store is given
-// (want_kv), store(j0, n, dkb, dvb) receives the complete gradients of keys j0..j0+n-1
+// lse [nq] from the forward. Adds into dq [nq][d] (zero it first). When want_kv,
+// store(j0, n, dkb, dvb) receives the complete gradients of keys j0..j0+n-1
 // (dkb [n][d], dvb [n][dv]): every query of those keys is in this call.
 template <typename acc_t, typename Loader, typename Store>
 void backward(int64_t nq, int64_t nk, int64_t d, int64_t dv, acc_t scale, const acc_t* q,
               const acc_t* dout, const acc_t* dd, const acc_t* lse, Loader&& load, bool want_kv,
               Store&& store, acc_t* dq, Workspace<acc_t>& ws) {
-  if (nk == 0 || nq == 0) return;
-  ws.reserve(nq, d, dv);
-  acc_t *qt = ws.qt.data(), *dot = ws.dot.data(), *kb = ws.kb.data(), *vb = ws.vb.data();
-  acc_t *s = ws.s.data(), *dp = ws.dp.data(), *dkb = ws.dkb.data(), *dvb = ws.dvb.data();
-  for (int64_t i = 0; i < nq; ++i) {
-    for (int64_t x = 0; x < d; ++x) qt[x * nq + i] = q[i * d + x] * scale;
-    for (int64_t e = 0; e < dv; ++e) dot[e * nq + i] = dout[i * dv + e];
-  }
-  for (int64_t j0 = 0; j0 < nk; j0 += KEY_BLOCK) {
-    const int64_t n = std::min(KEY_BLOCK, nk - j0);
-    load(j0, n, kb, vb);
-    scores(kb, qt, s, n, nq, d);   // s = scaled scores
-    scores(vb, dot, dp, n, nq, dv);  // dp[jj][i] = dout[i] . v[jj]
-    for (int64_t jj = 0; jj < n; ++jj) {
-      acc_t* prow = s + jj * nq;
-      acc_t* dsrow = dp + jj * nq;
-      for (int64_t i = 0; i < nq; ++i) {
-        const acc_t p = std::exp(prow[i] - lse[i]);
-        prow[i] = p;                       // s now holds P
-        dsrow[i] = p * (dsrow[i] - dd[i]);  // dp now holds dS
-      }
-    }
-    if (want_kv) {
-      for (int64_t jj = 0; jj < n; ++jj) {
-        acc_t* dk = dkb + jj * d;
-        acc_t* dvv = dvb + jj * dv;
-        std::fill(dk, dk + d, acc_t(0));
-        std::fill(dvv, dvv + dv, acc_t(0));
-        for (int64_t i = 0; i < nq; ++i) {
-          const acc_t p = s[jj * nq + i], g = dp[jj * nq + i] * scale;
-          const acc_t* gi = dout + i * dv;
-          const acc_t* qi = q + i * d;
-          for (int64_t e = 0; e < dv; ++e) dvv[e] += p * gi[e];
-          for (int64_t x = 0; x < d; ++x) dk[x] += g * qi[x];
-        }
-      }
-      store(j0, n, dkb, dvb);
-    }
-    for (int64_t jj = 0; jj < n; ++jj) {
-      const acc_t* k = kb + jj * d;
-      for (int64_t i = 0; i < nq; ++i) {
-        const acc_t g = dp[jj * nq + i] * scale;
-        acc_t* dqi = dq + i * d;
-        for (int64_t x = 0; x < d; ++x) dqi[x] += g * k[x];
-      }
-    }
-  }
+#ifdef LEMUR_CPU_ATTENTION_AVX2
+  if (use_avx2())
+    return avx2::backward<acc_t>(nq, nk, d, dv, scale, q, dout, dd, lse, load, want_kv, store, dq, ws);
+#endif
+  generic::backward<acc_t>(nq, nk, d, dv, scale, q, dout, dd, lse, load, want_kv, store, dq, ws);
 }
 
 }  // namespace lemur::ops::cpu_attention

@@ -47,6 +47,12 @@ std::tuple<at::Tensor, at::Tensor> bank_gather(const at::Tensor& bank_in, const 
   check_bank(bank_in, written_in, op);
   check_device(ids_in, bank_in, op, "ids");
   at::Tensor ids = checked_ids(ids_in, bank_in.size(0), op, "ids");
+  return bank_gather_unchecked(bank_in, written_in, ids);
+}
+
+std::tuple<at::Tensor, at::Tensor> bank_gather_unchecked(const at::Tensor& bank_in, const at::Tensor& written_in,
+                                                         const at::Tensor& ids) {
+  const std::string op = "bank_gather";
   at::Tensor bank = bank_in.contiguous(), written = written_in.contiguous();
   if (bank.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA

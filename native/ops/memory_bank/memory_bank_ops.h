@@ -29,3 +29,10 @@ void bank_scatter_kernel(const at::Tensor& bank, const at::Tensor& written,
                          const at::Tensor& last_step, const at::Tensor& ids, const at::Tensor& rows,
                          int64_t step);
 }  // namespace lemur::ops::cpu
+
+namespace lemur::ops {
+// bank_gather without its argument checks (ids int64, contiguous, known to be in range): the
+// kernel alone, for benchmarks that separate validation from the gather.
+std::tuple<at::Tensor, at::Tensor> bank_gather_unchecked(const at::Tensor& bank, const at::Tensor& written,
+                                                         const at::Tensor& ids);
+}  // namespace lemur::ops

@@ -99,6 +99,8 @@ cuda::RaggedAttentionLaunch launch_args(const RaggedAttentionInputs& in, double 
   a.heads = in.q.size(1);
   a.d = in.q.size(2);
   a.dv = in.v.size(2);
+  a.total_q = in.q.size(0);
+  a.total_k = in.k.size(0);
   a.scale = static_cast<float>(scale);
   return a;
 }

@@ -17,6 +17,7 @@ struct BankAttentionLaunch {
   const int64_t* q_row_offsets;
   const int64_t* k_offsets;
   int64_t batch, e;  // e <= 128
+  int64_t total_rows;  // Tq * H
   float scale;
 };
 

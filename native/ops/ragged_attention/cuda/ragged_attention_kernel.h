@@ -24,6 +24,7 @@ struct RaggedAttentionLaunch {
   const int64_t* q_offsets;
   const int64_t* k_offsets;
   int64_t batch, heads, d, dv;  // d, dv <= 128
+  int64_t total_q, total_k;     // Tq, Tk
   float scale;
 };
 

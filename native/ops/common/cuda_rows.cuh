@@ -1,0 +1,133 @@
+// Row gathers and the stable (key, position) radix sort shared by the memory-bank and
+// expand_rows CUDA kernels. Plain CUDA (CUB from the toolkit): included by .cu files only.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cub/cub.cuh>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "ops/common/cuda_common.cuh"
+
+namespace lemur::cuda::rows {
+namespace {
+
+constexpr size_t kAlign = 256;
+inline size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+// Carves aligned sub-buffers out of one workspace allocation (or only counts bytes when base is
+// nullptr).
+struct Carver {
+  char* base;
+  size_t used = 0;
+  template <typename T>
+  T* take(size_t count) {
+    T* p = base ? reinterpret_cast<T*>(base + used) : nullptr;
+    used += align_up(count * sizeof(T));
+    return p;
+  }
+};
+
+// The widest access (16, 8, 4, 2 or 1 bytes) dividing the row size and every base pointer.
+inline int access_bytes(int64_t row_bytes, std::initializer_list<const void*> ptrs) {
+  int w = 16;
+  auto fits = [&](int bytes) {
+    if (row_bytes % bytes) return false;
+    for (const void* p : ptrs)
+      if (reinterpret_cast<uintptr_t>(p) % bytes) return false;
+    return true;
+  };
+  while (w > 1 && !fits(w)) w >>= 1;
+  return w;
+}
+
+// out[i] = flag(index[i]) ? src[index[i]] : 0 for rows of `words` words; present[i] = flag.
+// written == nullptr: every row is present (and present may be nullptr).
+template <typename W>
+__global__ void gather_kernel(const W* __restrict__ src, const uint8_t* __restrict__ written,
+                              const int64_t* __restrict__ index, W* __restrict__ out,
+                              uint8_t* __restrict__ present, int64_t m, int64_t words) {
+  const int64_t per = words > 0 ? words : 1;  // zero-width rows still report present
+  const int64_t n = m * per;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t i = idx / per, w = idx - i * per;
+    const int64_t row = index[i];
+    const bool hit = written == nullptr || written[row] != 0;
+    if (w < words) {
+      W v{};
+      if (hit) v = src[row * words + w];
+      out[i * words + w] = v;
+    }
+    if (present != nullptr && w == 0) present[i] = hit ? 1 : 0;
+  }
+}
+
+inline void launch_gather(const void* src, const uint8_t* written, const int64_t* index, void* out,
+                          uint8_t* present, int64_t m, int64_t row_bytes, cudaStream_t stream) {
+  if (m == 0) return;
+  const int w = access_bytes(row_bytes, {src, out});
+  auto go = [&](auto word) {
+    using W = decltype(word);
+    const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
+    gather_kernel<W><<<blocks_for(m * (words > 0 ? words : 1), 256), 256, 0, stream>>>(
+        static_cast<const W*>(src), written, index, static_cast<W*>(out), present, m, words);
+  };
+  switch (w) {
+    case 16: go(uint4{}); break;
+    case 8: go(uint2{}); break;
+    case 4: go(uint32_t{}); break;
+    case 2: go(uint16_t{}); break;
+    default: go(uint8_t{}); break;
+  }
+}
+
+__global__ void iota_kernel(int32_t* out, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = static_cast<int32_t>(i);
+}
+
+// A stable sort of positions 0..m-1 by key (keys int64 in [0, 2^bits)): sorted_keys, and
+// sorted_pos with the positions of equal keys in increasing order (LSD radix sort is stable).
+struct SortBuffers {
+  int64_t* sorted_keys;
+  int32_t* sorted_pos;
+  int32_t* pos;
+  void* temp;
+  size_t temp_bytes;
+};
+
+inline SortBuffers carve_sort(Carver& c, int64_t m, int bits) {
+  SortBuffers s{};
+  s.sorted_keys = c.take<int64_t>(m);
+  s.sorted_pos = c.take<int32_t>(m);
+  s.pos = c.take<int32_t>(m);
+  size_t temp = 0;
+  cub::DeviceRadixSort::SortPairs(nullptr, temp, static_cast<const int64_t*>(nullptr),
+                                  static_cast<int64_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                  static_cast<int32_t*>(nullptr), static_cast<int>(m), 0, bits);
+  s.temp = c.take<char>(temp);
+  s.temp_bytes = temp;
+  return s;
+}
+
+inline void check_size(int64_t m, const char* what) {
+  if (m > INT32_MAX)
+    throw std::runtime_error(std::string(what) + ": more than 2^31 - 1 ids are not supported");
+}
+
+inline void sort_positions(const SortBuffers& s, const int64_t* keys, int64_t m, int bits, cudaStream_t stream,
+                           const char* what) {
+  iota_kernel<<<blocks_for(m, 256), 256, 0, stream>>>(s.pos, m);
+  size_t temp = s.temp_bytes;
+  cudaError_t err = cub::DeviceRadixSort::SortPairs(s.temp, temp, keys, s.sorted_keys, s.pos, s.sorted_pos,
+                                                    static_cast<int>(m), 0, bits, stream);
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": radix sort failed: " + cudaGetErrorString(err));
+}
+
+}  // namespace
+}  // namespace lemur::cuda::rows

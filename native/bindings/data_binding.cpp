@@ -1,6 +1,8 @@
 // Samples, Documents and Loader exposed to JS (see data_objects.h).
 #include <ATen/ATen.h>
 
+#include <chrono>
+
 #include "bindings/bindings.h"
 #include "bindings/data_objects.h"
 #include "bindings/js_object.h"
@@ -115,7 +117,8 @@ Napi::Function LoaderObject::Init(Napi::Env env) {
                                  {InstanceAccessor<&LoaderObject::Position>("position"),
                                   InstanceAccessor<&LoaderObject::BatchesPerEpoch>("batchesPerEpoch"),
                                   InstanceMethod<&LoaderObject::Close>("close"),
-                                  InstanceMethod<&LoaderObject::Peek>("peek")});
+                                  InstanceMethod<&LoaderObject::Peek>("peek"),
+                                  InstanceMethod<&LoaderObject::Drain>("drain")});
   AddonEnv::of(env).loader_ctor = Napi::Persistent(f);
   return f;
 }
@@ -199,6 +202,62 @@ Napi::Value LoaderObject::Peek(const Napi::CallbackInfo& info) {
     }
     o.Set("sequences", seqs);
     return o;
+  });
+}
+
+namespace {
+
+// Pulls batches off the loader on a libuv worker thread and times them: the loader's
+// throughput when nothing else consumes (bench/data.mjs).
+class DrainWorker : public Napi::AsyncWorker {
+ public:
+  DrainWorker(Napi::Env env, std::shared_ptr<data::BatchLoader> loader, int64_t batches)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), loader_(std::move(loader)),
+        batches_(batches) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      auto t0 = std::chrono::steady_clock::now();
+      data::Batch b;
+      while (done_ < batches_) {
+        if (!loader_->next(b)) continue;  // epoch boundary
+        ++done_;
+        samples_ += b.size;
+        for (const auto& s : b.sequences) events_ += s.ids.numel();
+      }
+      seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } catch (...) {
+      SetError(describe_current_exception());
+    }
+  }
+  void OnOK() override {
+    Napi::Object o = Napi::Object::New(Env());
+    o.Set("batches", static_cast<double>(done_));
+    o.Set("samples", static_cast<double>(samples_));
+    o.Set("events", static_cast<double>(events_));
+    o.Set("seconds", seconds_);
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<data::BatchLoader> loader_;
+  int64_t batches_, done_ = 0, samples_ = 0, events_ = 0;
+  double seconds_ = 0;
+};
+
+}  // namespace
+
+// drain(batches) -> Promise<{ batches, samples, events, seconds }>
+Napi::Value LoaderObject::Drain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    if (!loader) throw UserError("the loader is closed");
+    auto* w = new DrainWorker(env, loader, info[0].As<Napi::Number>().Int64Value());
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
   });
 }
 

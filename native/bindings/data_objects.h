@@ -43,6 +43,7 @@ class LoaderObject : public Napi::ObjectWrap<LoaderObject> {
   Napi::Value BatchesPerEpoch(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Peek(const Napi::CallbackInfo& info);
+  Napi::Value Drain(const Napi::CallbackInfo& info);
 };
 
 DocumentsObject* documents_from(const Napi::Value& value);

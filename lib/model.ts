@@ -27,6 +27,7 @@ export interface ModelDatasetManifest {
   textFields: { name: string; maxTokens: number }[];
   image: { height: number; width: number; channels: number } | null;
   categorical: { name: string; cardinality: number }[];
+  documentCategorical?: { name: string; cardinality: number }[];
   dense: string[];
   sequences: { name: string; maxLength: number; action: boolean; age: boolean }[];
   tokenizer?: string;
@@ -224,6 +225,7 @@ export function nativeModelConfig(config: LemurConfig, dataset: ModelDataset): R
   const m = dataset.manifest;
   const f = config.features;
   const content = config.docEncoder.enabled;
+  const buckets = (cardinality: number) => Math.max(1, Math.min(cardinality || f.maxCategoricalBuckets, f.maxCategoricalBuckets));
   return {
     numDocuments: m.numDocuments,
     numUsers: m.numUsers,
@@ -232,7 +234,8 @@ export function nativeModelConfig(config: LemurConfig, dataset: ModelDataset): R
     queryTokens: m.queryTokens,
     textFields: Math.max(1, m.textFields.length),
     image: content && config.docEncoder.images && m.image ? m.image : null,
-    categorical: m.categorical.map((c) => ({ name: c.name, buckets: Math.max(1, Math.min(c.cardinality || f.maxCategoricalBuckets, f.maxCategoricalBuckets)) })),
+    categorical: m.categorical.map((c) => ({ name: c.name, buckets: buckets(c.cardinality) })),
+    docCategorical: (m.documentCategorical ?? []).map((c) => ({ name: c.name, buckets: buckets(c.cardinality) })),
     dense: f.dense ? m.dense.length : 0,
     actionTypes: Math.max(2, maxActionType(dataset)),
     embeddingDim: config.embeddingDim,

@@ -95,6 +95,11 @@ DocumentsObject::DocumentsObject(const Napi::CallbackInfo& info) : Napi::ObjectW
       t->images = column(env, o, "images", at::kByte, {t->rows, shape[0], shape[1], shape[2]});
       if (o.has("hasImage")) t->has_image = column(env, o, "hasImage", at::kByte);
     }
+    if (o.has("categorical"))
+      for (auto& c : o.objects("categorical")) {
+        t->categorical_names.push_back(c.string("name"));
+        t->categorical.push_back(column(env, c, "values", at::kInt));
+      }
     t->check("documents");
     table = std::move(t);
   });

@@ -43,6 +43,7 @@ model::ModelConfig read_config(const JsObject& o) {
     c.image_c = im.integer("channels");
   }
   for (auto& f : o.objects("categorical")) c.categorical.push_back({f.string("name"), f.integer("buckets")});
+  for (auto& f : o.objects("docCategorical")) c.doc_categorical.push_back({f.string("name"), f.integer("buckets")});
   c.dense = o.integer("dense");
   c.action_types = o.integer("actionTypes");
   c.embedding_dim = o.integer("embeddingDim");

@@ -88,11 +88,24 @@ void DocumentTable::check(const std::string& what) const {
   if (images.defined() && (images.dim() != 4 || images.size(0) != rows))
     throw UserError(what + ", column 'image': expected [" + std::to_string(rows) + ", H, W, C], got " +
                     c10::str(images.sizes()));
+  for (size_t c = 0; c < categorical.size(); ++c) {
+    if (categorical[c].numel() != rows)
+      throw UserError(what + ", column 'cat." + categorical_names[c] + "': " + std::to_string(categorical[c].numel()) +
+                      " rows, expected " + std::to_string(rows));
+    check_non_negative(categorical[c], what, "cat." + categorical_names[c]);
+  }
   const int32_t* t = tokens.data_ptr<int32_t>();
   for (int64_t i = 0, n = tokens.numel(); i < n; ++i)
     if (t[i] < 0)
       throw UserError(what + ", column 'tokens', row " + std::to_string(i / tokens.size(1)) +
                       ": negative token id " + std::to_string(t[i]));
+}
+
+at::Tensor DocumentTable::categorical_matrix() const {
+  if (categorical.empty()) return at::zeros({rows, 0}, at::kLong);
+  std::vector<at::Tensor> cols;
+  for (const auto& c : categorical) cols.push_back(c.to(at::kLong));
+  return at::stack(cols, 1);
 }
 
 DocumentTable::Content DocumentTable::gather(const at::Tensor& doc_ids) const {

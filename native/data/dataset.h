@@ -38,8 +38,12 @@ struct DocumentTable {
   at::Tensor tokens;     // [rows, Ld] int32
   at::Tensor images;     // [rows, H, W, C] uint8 or undefined
   at::Tensor has_image;  // [rows] uint8 or undefined
+  std::vector<std::string> categorical_names;
+  std::vector<at::Tensor> categorical;  // each [rows] int32 (>= 0)
 
   void check(const std::string& what) const;
+  // The categorical columns side by side: [rows, C] int64 (C may be 0).
+  at::Tensor categorical_matrix() const;
   // Content of the given documents, gathered into fresh CPU tensors.
   struct Content {
     at::Tensor tokens;     // [U, Ld] int64

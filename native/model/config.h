@@ -69,6 +69,7 @@ struct ModelConfig {
   int64_t doc_tokens = 0, query_tokens = 0, text_fields = 1;
   int64_t image_h = 0, image_w = 0, image_c = 0;
   std::vector<CategoricalFeature> categorical;
+  std::vector<CategoricalFeature> doc_categorical;  // the candidate document's own categorical fields
   int64_t dense = 0;
   int64_t action_types = 16;
 

@@ -55,6 +55,7 @@ LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.devic
   if (c.doc_id || any_id_seq)
     t_doc = tables->add_table("doc", c.doc_buckets > 0 ? c.doc_buckets : std::max<int64_t>(c.num_documents, 1));
   for (const auto& f : c.categorical) t_cat.push_back(tables->add_table("cat_" + f.name, f.buckets));
+  for (const auto& f : c.doc_categorical) t_doc_cat.push_back(tables->add_table("doccat_" + f.name, f.buckets));
 
   const int64_t ns_dim = ns_id_dim() + c.dense;
   if (c.uses_content()) {
@@ -69,7 +70,7 @@ LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.devic
       TextEncoderOptions q{c.vocab_size, c.query_tokens, 1, e, 0, 0, 0, c.query_encoder};
       query_encoder = register_module("query_encoder", TextEncoder(q));
     } else {
-      const int64_t tower_in = ns_dim - (c.doc_id ? c.id_dim : 0);
+      const int64_t tower_in = ns_dim - (c.doc_id ? c.id_dim : 0) - c.id_dim * static_cast<int64_t>(c.doc_categorical.size());
       if (tower_in <= 0)
         throw UserError("without query text the query embedding comes from a request tower over user and request "
                         "features, but the configuration has none (enable features.userId or add categorical/dense features)");
@@ -133,7 +134,15 @@ LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.devic
 }
 
 int64_t LemurModelImpl::ns_id_dim() const {
-  return config.id_dim * ((config.user_id ? 1 : 0) + (config.doc_id ? 1 : 0) + static_cast<int64_t>(config.categorical.size()));
+  return config.id_dim * ((config.user_id ? 1 : 0) + (config.doc_id ? 1 : 0) + static_cast<int64_t>(config.categorical.size()) +
+                          static_cast<int64_t>(config.doc_categorical.size()));
+}
+
+void LemurModelImpl::set_documents(const data::DocumentTable& docs) {
+  if (docs.categorical.size() != config.doc_categorical.size())
+    throw UserError("the documents table has " + std::to_string(docs.categorical.size()) +
+                    " categorical columns, the configuration " + std::to_string(config.doc_categorical.size()));
+  doc_categorical = docs.categorical_matrix().to(device);
 }
 
 at::Tensor LemurModelImpl::encode_content(const at::Tensor& ids, const data::DocumentTable& docs) {
@@ -220,7 +229,8 @@ at::Tensor LemurModelImpl::query_embedding(const data::Batch& b, const at::Tenso
   int64_t col = 0;
   if (config.user_id) parts.push_back(ns_ids.slice(1, col, col + id)), col += id;
   if (config.doc_id) col += id;
-  if (ns_ids.size(1) > col) parts.push_back(ns_ids.slice(1, col));
+  const int64_t request_end = col + id * static_cast<int64_t>(config.categorical.size());
+  if (request_end > col) parts.push_back(ns_ids.slice(1, col, request_end));
   if (dense.size(1) > 0) parts.push_back(dense);
   return l2_normalize(request_tower(at::cat(parts, 1)));
 }
@@ -258,6 +268,11 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
   }
   for (size_t c = 0; c < t_cat.size(); ++c)
     ns_parts.push_back(tables->lookup(t_cat[c], b.categorical.select(1, static_cast<int64_t>(c)), mode.train));
+  if (!t_doc_cat.empty()) {
+    at::Tensor values = doc_categorical.index_select(0, b.doc);
+    for (size_t c = 0; c < t_doc_cat.size(); ++c)
+      ns_parts.push_back(tables->lookup(t_doc_cat[c], values.select(1, static_cast<int64_t>(c)), mode.train));
+  }
   at::Tensor ns_ids = ns_parts.empty() ? at::zeros({B, 0}, at::TensorOptions().device(device)) : at::cat(ns_parts, 1);
   at::Tensor dense = b.dense.to(ns_ids.scalar_type());
   std::vector<at::Tensor> context_parts{ns_ids, dense};

@@ -60,7 +60,10 @@ struct LemurModelImpl : torch::nn::Module {
   at::Device device;
   EmbeddingTables tables{nullptr};
   int t_user = -1, t_doc = -1;
-  std::vector<int> t_cat;
+  std::vector<int> t_cat, t_doc_cat;
+  // The documents' categorical fields [num_documents, C] on the model's device (set_documents).
+  at::Tensor doc_categorical;
+  void set_documents(const data::DocumentTable& docs);
   TextEncoder query_encoder{nullptr}, doc_encoder{nullptr};
   FeedForward request_tower{nullptr};
   MemoryBank bank{nullptr};

@@ -60,6 +60,8 @@ Trainer::Trainer(const ModelConfig& config, std::shared_ptr<const data::Document
   if (config_.uses_content() && !documents_) throw UserError("a model with content encoders needs the documents table");
   torch::manual_seed(config_.seed);  // parameter initialization
   model_ = LemurModel(config_);
+  if (documents_) model_->set_documents(*documents_);
+  else if (!config_.doc_categorical.empty()) throw UserError("document categorical features need the documents table");
   build_optimizer();
 }
 

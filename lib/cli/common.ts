@@ -1,5 +1,10 @@
 /** Shared pieces of the command line: argument parsers, errors, output and formatting. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
 import { InvalidArgumentError } from 'commander';
+
+import { LemurError } from '../errors.js';
 
 /** A command-line usage problem found after commander's own checks: exits 2, like commander's. */
 export class UsageError extends Error {
@@ -85,4 +90,9 @@ export function textTable(header: string[], rows: string[][]): string {
 export function timestamp(d = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** Output folders are never replaced silently. */
+export function refuseExisting(out: string, overwrite: boolean | undefined): void {
+  if (!overwrite && existsSync(out)) throw new LemurError(`${resolve(out)} already exists: pass --overwrite to replace it`);
 }

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 
 import type { ImportResult } from '../data/dataset.js';
 import { generateDataset, type GeneratorOptions } from '../data/generator.js';
-import { count, duration, fraction, integer, print, say } from './common.js';
+import { count, duration, refuseExisting, fraction, integer, print, say } from './common.js';
 
 interface GenerateFlags {
   docs?: number;
@@ -73,6 +73,7 @@ export function generateCommand(): Command {
         overwrite: f.overwrite ?? false,
       };
       for (const k of Object.keys(options) as (keyof GeneratorOptions)[]) if (options[k] === undefined) delete options[k];
+      refuseExisting(out, f.overwrite);
       say(`generating ${out}...`);
       const r = await generateDataset(out, options);
       print(`wrote ${r.dir} in ${duration(r.seconds)}: ${describeDataset(r)}`);

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 
 import { importMovielens, type MovielensOptions } from '../data/movielens.js';
-import { count, duration, fraction, integer, print, say, warn } from './common.js';
+import { count, duration, refuseExisting, fraction, integer, print, say, warn } from './common.js';
 import { describeDataset } from './generate.js';
 
 interface MovielensFlags {
@@ -48,6 +48,7 @@ export function importCommand(): Command {
         onWarning: warn,
       };
       for (const k of Object.keys(options) as (keyof MovielensOptions)[]) if (options[k] === undefined) delete options[k];
+      refuseExisting(out, f.overwrite);
       say(`importing ${source} into ${out}...`);
       const r = await importMovielens(source, out, options);
       const img = r.images ? `; posters: ${count(r.images.decoded)} of ${count(r.images.total)} decoded` : '';

@@ -87,8 +87,8 @@ export class BarView implements ProgressView {
     this.multi = new cliProgress.MultiBar(
       {
         stream: this.stream,
-        format: '{model} {bar} {value}/{total} | {rate} samples/s | loss {loss}{bank}{auc} | ETA {etaText}',
-        barsize: 24,
+        format: '{model} {bar} {value}/{total} | ETA {etaText} | {rate} samples/s | loss {loss}{bank}{auc}',
+        barsize: 20,
         hideCursor: true,
         clearOnComplete: false,
         stopOnComplete: false,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { writeMiniMovielens } from '../data/fixtures.js';
 import { collect, runCli, spawnCli, tempDir, TINY_SETS } from './helpers.js';
 
 const tmp = tempDir();
@@ -193,11 +194,27 @@ describe('lemur CLI', () => {
     expect(debug.stderr).toMatch(/\n\s+at /);
   });
 
-  it('import movielens reports a missing source in one line', async () => {
-    const r = await runCli(['import', 'movielens', join(tmp.dir, 'no-movielens'), join(tmp.dir, 'ml')]);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^lemur: .*no-movielens/);
-    expect(r.stderr).not.toMatch(/\n\s+at /);
+  it('import movielens: a MovieLens folder into a dataset; a missing source in one line', async () => {
+    const source = join(tmp.dir, 'mini-movielens');
+    await writeMiniMovielens(source);
+    const out = join(tmp.dir, 'ml');
+    const r = await runCli(['import', 'movielens', source, out, '--history', '5', '--image-size', '8']);
+    if (r.code !== 0) console.log(r.stdout, r.stderr);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*ml in .*: 6 documents, 4 users, images; train \d+ rows/);
+    expect(r.stderr).toMatch(/lemur: warning: .*corrupt/);
+    expect(existsSync(join(out, 'dataset.json'))).toBe(true);
+    const again = await runCli(['import', 'movielens', source, out, '--no-posters']);
+    expect(again.code).toBe(1);
+    expectOneLineError(again.stderr, /ml already exists: pass --overwrite to replace it/);
+    const plain = await runCli(['import', 'movielens', source, out, '--no-posters', '--overwrite']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toContain('images');
+
+    const missing = await runCli(['import', 'movielens', join(tmp.dir, 'no-movielens'), join(tmp.dir, 'ml2')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n').at(-1)).toMatch(/^lemur: .*no-movielens/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('Ctrl-C stops training, saves a checkpoint that loads, and exits 130', async () => {

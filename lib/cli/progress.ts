@@ -92,7 +92,7 @@ export class BarView implements ProgressView {
         hideCursor: true,
         clearOnComplete: false,
         stopOnComplete: false,
-        forceRedraw: true,
+        forceRedraw: false,
         autopadding: true,
       },
       cliProgress.Presets.shades_classic,

@@ -136,7 +136,7 @@ export function trainCommand(): Command {
     .option('--keep <n>', 'checkpoints kept per model (default 2)', integer(1))
     .option('--eval-every <n>', 'evaluate every N steps (0: only at the end; default: about 4 times per model)', integer(0))
     .option('--eval-split <name>', 'split to evaluate on', 'test')
-    .option('--progress-every <n>', 'steps between progress reports (default: about 50 per model)', integer(1))
+    .option('--progress-every <n>', 'steps between progress reports (default: about 50 per model, at most 10 steps apart)', integer(1))
     .option('--report <dir>', 'report folder (default: reports/train-<time>)')
     .option('--no-report', 'write no report')
     .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))

@@ -41,9 +41,13 @@ export function autoEvery(planned: number, evaluations = AUTO_EVALUATIONS): numb
   return planned > 0 ? Math.max(1, Math.ceil(planned / evaluations)) : 0;
 }
 
-/** Progress reports per fit when --progress-every is not given: about 50, every 1 to 50 steps. */
+/**
+ * Steps between progress reports when --progress-every is not given: about 50 reports per
+ * fit, at least every 10 steps so the bar moves. Each report measures bank staleness on a
+ * probe (memoryBank.stalenessProbe documents encoded), a few percent of a step.
+ */
 export function autoProgressEvery(planned: number): number {
-  return Math.min(50, Math.max(1, Math.ceil(planned / 50)));
+  return Math.min(10, Math.max(1, Math.ceil(planned / 50)));
 }
 
 export async function trainModel(job: TrainJob): Promise<ModelReport> {

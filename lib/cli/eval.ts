@@ -10,7 +10,7 @@ import { LemurError } from '../errors.js';
 import { setThreads } from '../info.js';
 import { buildReport, writeReport } from '../report/write.js';
 import type { ModelReport } from '../report/types.js';
-import { collectList, integer, print, timestamp, UsageError } from './common.js';
+import { collectList, integer, print, say, timestamp, UsageError } from './common.js';
 import { progressView } from './progress.js';
 import { checkpointsIn } from './run-folder.js';
 import { resultsTable } from './summary.js';
@@ -50,6 +50,9 @@ export function evalCommand(): Command {
       const startedAt = performance.now();
       if (f.threads) setThreads({ intraOp: f.threads });
       let entries = checkpointsIn(f.checkpoint);
+      const plan = entries[0]?.plan;
+      const missing = plan?.models.filter((m) => !entries.some((e) => e.name === m.name)).map((m) => m.name) ?? [];
+      if (missing.length && !f.model?.length) say(`skipping ${missing.join(', ')}: no checkpoint yet`);
       if (f.model?.length) {
         const unknown = f.model.filter((n) => !entries.some((e) => e.name === n));
         if (unknown.length) throw new UsageError(`--model ${unknown.join(', ')}: not in ${f.checkpoint} (it has: ${entries.map((e) => e.name ?? '?').join(', ')})`);

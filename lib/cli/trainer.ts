@@ -91,7 +91,11 @@ export async function trainModel(job: TrainJob): Promise<ModelReport> {
     job.view.evaluation(ev);
   });
 
-  const what = resuming ? `resuming ${job.name} at step ${startStep} (epoch ${lemur.position.epoch + 1})` : `training ${job.name}`;
+  const what = resuming
+    ? `resuming ${job.name} at step ${startStep} (epoch ${lemur.position.epoch + 1})`
+    : job.resume
+      ? `training ${job.name} from scratch (no checkpoint of it yet)`
+      : `training ${job.name}`;
   job.view.note(
     `${what}: ${count(lemur.parameters)} parameters + ${count(lemur.idTableParameters)} in ID tables, ${config.device}, batch ${config.train.batchSize}, ` +
       `${planned === Infinity ? '?' : count(planned)} steps to go`,

@@ -246,5 +246,12 @@ describe('lemur CLI', () => {
     if (ev.code !== 0) console.log(ev.stdout, ev.stderr);
     expect(ev.code).toBe(0);
     expect(ev.stdout).toMatch(/^lemur\s+0\.\d{4}/m);
+    // ...and training continues from it (to the end of the first epoch: a few steps).
+    const step = Number(/interrupted at step (\d+)/.exec(r.stderr)![1]);
+    const resumed = await runCli(['train', '--resume', '--checkpoint', ck, '--epochs', '1', '--no-report']);
+    if (resumed.code !== 0) console.log(resumed.stdout, resumed.stderr);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toContain(`resuming lemur at step ${step} (epoch 1)`);
+    expect(resumed.stdout).toMatch(/^lemur\s+0\.\d{4}/m);
   });
 });

@@ -1,38 +1,90 @@
 #!/usr/bin/env node
-/** The `lemur` command line. */
-import { Command } from 'commander';
+/**
+ * The `lemur` command line: info, generate, import movielens, train, eval, demo.
+ *
+ * Exit codes: 0 done; 1 an error (one line `lemur: <message>`; the stack with LEMUR_DEBUG=1);
+ * 2 a usage error; 130 stopped by Ctrl-C (after saving a checkpoint when there is a folder).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-import { info } from './info.js';
+import { Command, CommanderError } from 'commander';
 
-const program = new Command();
-program.name('lemur').description('Train and evaluate LEMUR ranking models from the command line');
+import { demoCommand } from './cli/demo.js';
+import { evalCommand } from './cli/eval.js';
+import { generateCommand } from './cli/generate.js';
+import { importCommand } from './cli/import.js';
+import { infoCommand } from './cli/info.js';
+import { Interrupted, UsageError } from './cli/common.js';
+import { trainCommand } from './cli/train.js';
+import { LemurError } from './errors.js';
+import { packageRoot } from './native.js';
 
-program
-  .command('info')
-  .description('show the LibTorch build, threads and CUDA devices')
-  .option('--json', 'print JSON')
-  .action((opts: { json?: boolean }) => {
-    const i = info();
-    if (opts.json) {
-      console.log(JSON.stringify(i, null, 2));
-      return;
-    }
-    console.log(`lemur ${i.version} on Node ${i.node}`);
-    console.log(`LibTorch ${i.torch.version} (${i.torch.source}${i.torch.cuda ? ', CUDA' : ', CPU only'}) ${i.torch.library}`);
-    console.log(`threads: intra-op ${i.threads.intraOp}, BLAS ${i.threads.blas} (${i.threads.blasLibrary}), ${i.threads.cores} cores`);
-    console.log(`CUDA kernels: ${i.build.cudaKernels ? 'linked' : i.build.cudaKernelsCompiled ? `compiled for sm_${i.build.cudaArchs} as a check, not linked` : 'not built'}`);
-    console.log(
-      i.cuda.available
-        ? i.cuda.devices.map((d) => `cuda:${d.index} ${d.name} ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB sm_${d.computeCapability}`).join('\n')
-        : 'CUDA devices: none',
-    );
-  });
+// OpenMP threads that busy-wait between parallel regions slow training by an order of magnitude
+// as soon as anything else uses the cores (measured: 20x on a loaded 2-core machine). Threads
+// that sleep cost little when the machine is idle. Set before the native addon loads LibTorch;
+// an explicit OMP_WAIT_POLICY wins.
+process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
-program
-  .command('demo')
-  .description('the main job on built-in generated data')
-  .action(() => {
-    program.parse(['node', 'lemur', 'info']);
-  });
+const debug = /^(1|true|yes)$/i.test(process.env.LEMUR_DEBUG ?? '');
 
-await program.parseAsync(process.argv);
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('lemur')
+    .description('Train and evaluate LEMUR end-to-end multimodal ranking models (and RankMixer, LONGER, HyFormer baselines)')
+    .version(version(), '-V, --version')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'lemur: ')) });
+  const inherit = (cmd: Command) => {
+    cmd.copyInheritedSettings(program);
+    cmd.commands.forEach(inherit);
+  };
+  for (const cmd of [infoCommand(), generateCommand(), importCommand(), trainCommand(), evalCommand(), demoCommand()]) {
+    inherit(cmd);
+    program.addCommand(cmd);
+  }
+  program.addHelpText(
+    'after',
+    '\nThe main job: lemur demo (generates data, trains lemur and dlrm-mlp, writes runs/demo/report/index.html).\n' +
+      'Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted. LEMUR_DEBUG=1 prints stack traces.',
+  );
+  return program;
+}
+
+/** Prints the error the way the CLI promises and returns the exit code. */
+export function reportError(e: unknown): number {
+  const err = (line: string) => void process.stderr.write(line + '\n');
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander printed it already
+  if (e instanceof Interrupted) {
+    err(`lemur: ${e.message}`);
+    return 130;
+  }
+  if (e instanceof UsageError) {
+    err(`lemur: ${e.message}`);
+    if (debug) err(e.stack ?? '');
+    return 2;
+  }
+  const error = e instanceof Error ? e : new Error(String(e));
+  err(`lemur: ${error.message}`);
+  if (debug) err(error.stack ?? '');
+  else if (!(e instanceof LemurError)) err('lemur: (an unexpected error: LEMUR_DEBUG=1 prints the stack trace)');
+  return 1;
+}
+
+let code = 0;
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (e) {
+  code = reportError(e);
+}
+// Native worker threads must not keep a finished command alive.
+process.exit(code);

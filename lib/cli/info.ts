@@ -1,0 +1,29 @@
+/** `lemur info`: the LibTorch build, threads and CUDA devices. */
+import { Command } from 'commander';
+
+import { info } from '../info.js';
+import { print } from './common.js';
+
+export function infoCommand(): Command {
+  return new Command('info')
+    .description('show the LibTorch build, threads and CUDA devices')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const i = info();
+      if (opts.json) {
+        print(JSON.stringify(i, null, 2));
+        return;
+      }
+      print(`lemur ${i.version} on Node ${i.node}`);
+      print(`LibTorch ${i.torch.version} (${i.torch.source}${i.torch.cuda ? ', CUDA' : ', CPU only'}) ${i.torch.library}`);
+      print(`threads: intra-op ${i.threads.intraOp}, BLAS ${i.threads.blas} (${i.threads.blasLibrary}), ${i.threads.cores} cores`);
+      print(
+        `CUDA kernels: ${i.build.cudaKernels ? 'linked' : i.build.cudaKernelsCompiled ? `compiled for sm_${i.build.cudaArchs} as a check, not linked` : 'not built'}`,
+      );
+      print(
+        i.cuda.available
+          ? i.cuda.devices.map((d) => `cuda:${d.index} ${d.name} ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB sm_${d.computeCapability}`).join('\n')
+          : 'CUDA devices: none',
+      );
+    });
+}

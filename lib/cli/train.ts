@@ -1,0 +1,224 @@
+/** `lemur train`: one model, or several one after the other (a comparison run). */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { Command } from 'commander';
+
+import { openDataset, type Dataset } from '../data/dataset.js';
+import { LemurError } from '../errors.js';
+import { setThreads } from '../info.js';
+import { writeReport, buildReport } from '../report/write.js';
+import type { ModelReport } from '../report/types.js';
+import { collect, collectList, device, integer, Interrupted, print, timestamp, UsageError } from './common.js';
+import { onInterrupt } from './interrupt.js';
+import { modelSpecs, type ModelSpec } from './models.js';
+import { progressView, type ProgressView } from './progress.js';
+import { clearRun, isCheckpoint, readPlan, writePlan, type RunPlan } from './run-folder.js';
+import { resultsTable } from './summary.js';
+import { trainModel } from './trainer.js';
+
+export interface RunOptions {
+  command: string;
+  dataset: Dataset;
+  specs: ModelSpec[];
+  /** The run's checkpoint folder (a sub-folder per model), if any. */
+  checkpointDir?: string;
+  resume: boolean;
+  epochs?: number;
+  steps?: number;
+  evalEvery?: number;
+  evalSplit: string;
+  progressEvery?: number;
+  keep?: number;
+  /** Report folder; undefined: none. */
+  reportDir?: string;
+  startedAt: number;
+  view?: ProgressView;
+  /** How to continue after Ctrl-C (added to the message). */
+  resumeHint?: string;
+}
+
+export interface RunResult {
+  models: ModelReport[];
+  reportDir?: string;
+}
+
+/** Trains the models in turn, prints the table and writes the report. */
+export async function runTraining(o: RunOptions): Promise<RunResult> {
+  if (!o.dataset.splits[o.evalSplit])
+    throw new LemurError(`the dataset has no split '${o.evalSplit}' to evaluate on (it has: ${Object.keys(o.dataset.splits).join(', ')})`);
+  if (!o.dataset.splits.train) throw new LemurError(`the dataset has no 'train' split (it has: ${Object.keys(o.dataset.splits).join(', ')})`);
+  const view = o.view ?? progressView();
+  const interrupt = onInterrupt(
+    () =>
+      o.checkpointDir
+        ? `lemur: stopping after this step and saving a checkpoint in ${o.checkpointDir} (Ctrl-C again to quit at once)`
+        : 'lemur: stopping after this step; no --checkpoint folder, so nothing will be saved (Ctrl-C again to quit at once)',
+    (line) => view.note(line),
+  );
+  const models: ModelReport[] = [];
+  try {
+    for (const spec of o.specs) {
+      if (interrupt.signal.aborted) throw new Interrupted(`interrupted before training ${spec.name}`);
+      const dir = o.checkpointDir ? join(o.checkpointDir, spec.name) : undefined;
+      models.push(
+        await trainModel({
+          name: spec.name,
+          dataset: o.dataset,
+          config: spec.config,
+          resume: o.resume,
+          checkpointDir: dir,
+          epochs: o.epochs,
+          steps: o.steps,
+          evalEvery: o.evalEvery,
+          evalSplit: o.evalSplit,
+          progressEvery: o.progressEvery,
+          keep: o.keep,
+          signal: interrupt.signal,
+          view,
+        }),
+      );
+    }
+    if (interrupt.signal.aborted) throw new Interrupted(`interrupted after ${models.at(-1)?.name ?? 'the last model'} finished`);
+  } catch (e) {
+    view.end();
+    if (e instanceof Interrupted && o.checkpointDir && o.resumeHint) throw new Interrupted(`${e.message}\nlemur: continue with: ${o.resumeHint}`);
+    throw e;
+  } finally {
+    interrupt.dispose();
+  }
+  print();
+  print(resultsTable(models, (m) => m.timings.trainSeconds, 'train time'));
+  let reportDir: string | undefined;
+  if (o.reportDir) {
+    const report = buildReport({ command: o.command, split: o.evalSplit, dataset: o.dataset, models, startedAt: o.startedAt });
+    reportDir = await writeReport(o.reportDir, report);
+    print();
+    print(`report: ${join(reportDir, 'index.html')}`);
+  }
+  return { models, reportDir };
+}
+
+interface TrainFlags {
+  data?: string;
+  preset?: string[];
+  config?: string;
+  set?: string[];
+  device?: string;
+  epochs?: number;
+  steps?: number;
+  batchSize?: number;
+  checkpoint?: string;
+  resume?: boolean;
+  overwrite?: boolean;
+  evalEvery?: number;
+  evalSplit: string;
+  progressEvery?: number;
+  keep?: number;
+  report?: string | false;
+  threads?: number;
+}
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('train one model or compare several (--preset a b ...), evaluate them, and write a report')
+    .option('--data <dir>', 'dataset folder (lemur generate / lemur import); with --resume, default: the run\'s')
+    .option('--preset <name...>', 'preset(s): dlrm-mlp, rankmixer, longer, two-stage, end-to-end, lemur, hyformer; several train one after the other (default: lemur)', collectList)
+    .option('--config <file>', 'a JSON config (fields of LemurConfig); with --preset, applied on top of each preset')
+    .option('--set <key=value>', 'override one config field, e.g. --set backbone.width=32 --set sequences[2].maxLength=100 (repeatable)', collect)
+    .option('--device <device>', 'cpu, cuda or cuda:N', device)
+    .option('--epochs <n>', 'train to this many epochs in total (default: the config\'s train.epochs)', integer(0))
+    .option('--steps <n>', 'stop at this global step (a resumed model counts its earlier steps)', integer(0))
+    .option('--batch-size <n>', 'training batch size (train.batchSize)', integer(1))
+    .option('--checkpoint <dir>', 'save checkpoints here (a sub-folder per model) at the end and on Ctrl-C')
+    .option('--resume', 'continue the run saved in --checkpoint')
+    .option('--overwrite', 'replace a run already in --checkpoint')
+    .option('--keep <n>', 'checkpoints kept per model (default 2)', integer(1))
+    .option('--eval-every <n>', 'evaluate every N steps (0: only at the end; default: about 4 times per model)', integer(0))
+    .option('--eval-split <name>', 'split to evaluate on', 'test')
+    .option('--progress-every <n>', 'steps between progress reports (default: about 50 per model, at most 10 steps apart)', integer(1))
+    .option('--report <dir>', 'report folder (default: reports/train-<time>)')
+    .option('--no-report', 'write no report')
+    .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
+    .action(async (f: TrainFlags) => {
+      const startedAt = performance.now();
+      if (f.threads) setThreads({ intraOp: f.threads });
+      let specs: ModelSpec[];
+      let data = f.data;
+      let epochs = f.epochs;
+      let steps = f.steps;
+      let evalEvery = f.evalEvery;
+      const ckdir = f.checkpoint ? resolve(f.checkpoint) : undefined;
+      if (f.resume) {
+        if (!ckdir) throw new UsageError('--resume needs --checkpoint <dir>: the run to continue');
+        const changed = (['config', 'set', 'device', 'batchSize'] as const).filter((k) => f[k] !== undefined).map((k) => `--${k === 'batchSize' ? 'batch-size' : k}`);
+        if (changed.length)
+          throw new UsageError(`${changed.join(', ')}: a resumed run keeps the configuration it was started with (only --epochs, --steps, --eval-every change)`);
+        const plan = readPlan(ckdir);
+        if (!plan) {
+          throw new LemurError(
+            isCheckpoint(ckdir)
+              ? `${ckdir} is a single model checkpoint; resume the run folder that holds it (its parent)`
+              : `${ckdir}: no run to resume (no run.json; start one with lemur train --checkpoint ${f.checkpoint})`,
+          );
+        }
+        specs = plan.models;
+        if (f.preset?.length) {
+          const unknown = f.preset.filter((p) => !plan.models.some((m) => m.name === p));
+          if (unknown.length) throw new UsageError(`--preset ${unknown.join(', ')}: not in the run (it has: ${plan.models.map((m) => m.name).join(', ')})`);
+          specs = plan.models.filter((m) => f.preset!.includes(m.name));
+        }
+        data ??= plan.data;
+        epochs ??= plan.epochs;
+        steps ??= plan.steps;
+        evalEvery ??= plan.evalEvery;
+        writePlan(ckdir, { ...plan, epochs, steps, evalEvery });
+      } else {
+        if (!data) throw new UsageError("required option '--data <dir>' not specified");
+        specs = modelSpecs({ presets: f.preset, configFile: f.config, sets: f.set, device: f.device, batchSize: f.batchSize, epochs: f.epochs });
+        if (ckdir) {
+          const existing = readPlan(ckdir);
+          const taken = existing !== undefined || specs.some((s) => isCheckpoint(join(ckdir, s.name)));
+          if (taken && !f.overwrite)
+            throw new LemurError(`${ckdir} already holds a run${existing ? ` (${existing.models.map((m) => m.name).join(', ')})` : ''}: --resume continues it, --overwrite starts over`);
+          if (taken) {
+            clearRun(ckdir);
+            for (const s of specs) rmSync(join(ckdir, s.name), { recursive: true, force: true });
+          }
+        }
+      }
+      const dataset = openDataset(data);
+      if (ckdir && !f.resume) {
+        mkdirSync(ckdir, { recursive: true });
+        const plan: RunPlan = {
+          format: 'lemur-run',
+          version: 1,
+          data: dataset.dir,
+          models: specs,
+          epochs,
+          steps,
+          evalEvery,
+          evalSplit: f.evalSplit,
+          createdAt: new Date().toISOString(),
+        };
+        writePlan(ckdir, plan);
+      }
+      const reportDir = f.report === false ? undefined : (f.report ?? join('reports', `train-${timestamp()}`));
+      await runTraining({
+        command: 'train',
+        dataset,
+        specs,
+        checkpointDir: ckdir,
+        resume: !!f.resume,
+        epochs,
+        steps,
+        evalEvery,
+        evalSplit: f.evalSplit,
+        progressEvery: f.progressEvery,
+        keep: f.keep,
+        reportDir,
+        startedAt,
+        resumeHint: ckdir ? `lemur train --resume --checkpoint ${f.checkpoint}` : undefined,
+      });
+    });
+}

@@ -1,0 +1,217 @@
+/**
+ * Trains (or resumes) one model of a run with progress, periodic evaluations, checkpoints and
+ * a history that survives resumes; then evaluates it. Shared by `train` and `demo`.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { LemurConfig } from '../config.js';
+import type { Dataset } from '../data/dataset.js';
+import { AbortError } from '../errors.js';
+import { Lemur, type Evaluation, type FitResult, type Progress } from '../model.js';
+import type { ModelReport } from '../report/types.js';
+import { count, duration, Interrupted } from './common.js';
+import type { ProgressView } from './progress.js';
+import { emptyHistory, readHistory, writeHistory, type FitRecord, type History } from './run-folder.js';
+
+export interface TrainJob {
+  name: string;
+  dataset: Dataset;
+  /** A fresh model from this config... */
+  config: LemurConfig;
+  /** ...or this model checkpoint folder, when it holds one (resume). */
+  resume?: boolean;
+  checkpointDir?: string;
+  /** Train to this many epochs / global steps in total. */
+  epochs?: number;
+  steps?: number;
+  /** Evaluate every N steps; 0: only at the end; undefined: about four times. */
+  evalEvery?: number;
+  evalSplit: string;
+  progressEvery?: number;
+  keep?: number;
+  signal: AbortSignal;
+  view: ProgressView;
+}
+
+/** Evaluations per model when --eval-every is not given (the last one at the end). */
+export const AUTO_EVALUATIONS = 4;
+
+export function autoEvery(planned: number, evaluations = AUTO_EVALUATIONS): number {
+  return planned > 0 ? Math.max(1, Math.ceil(planned / evaluations)) : 0;
+}
+
+/**
+ * Steps between progress reports when --progress-every is not given: about 50 reports per
+ * fit, at least every 10 steps so the bar moves. Each report measures bank staleness on a
+ * probe (memoryBank.stalenessProbe documents encoded), a few percent of a step.
+ */
+export function autoProgressEvery(planned: number): number {
+  return Math.min(10, Math.max(1, Math.ceil(planned / 50)));
+}
+
+export async function trainModel(job: TrainJob): Promise<ModelReport> {
+  const resuming = job.resume && job.checkpointDir !== undefined && existsSync(join(job.checkpointDir, 'LATEST'));
+  const lemur = resuming ? await Lemur.load(job.checkpointDir!, job.dataset) : await Lemur.create(job.dataset, job.config);
+  const startStep = lemur.step;
+  const history: History = (resuming ? readHistory(job.checkpointDir!, startStep) : undefined) ?? emptyHistory(job.name);
+  history.model = job.name;
+
+  const config = lemur.config;
+  const trainRows = job.dataset.splits.train?.rows ?? 0;
+  const perEpochEstimate = Math.max(1, Math.ceil(trainRows / config.train.batchSize));
+  const targetEpochs = job.epochs ?? config.train.epochs;
+  const remainingSteps = (bpe: number, epoch: number, batch: number) => Math.max(0, (targetEpochs - epoch) * bpe - batch);
+  const stepCap = job.steps !== undefined ? Math.max(0, job.steps - startStep) : Infinity;
+  const planned = Math.min(stepCap, remainingSteps(perEpochEstimate, lemur.position.epoch, lemur.position.batch));
+  let total = startStep + planned;
+  const evalEvery = job.evalEvery ?? autoEvery(planned);
+  const progressEvery = job.progressEvery ?? autoProgressEvery(planned);
+
+  const fit: FitRecord = { startStep, endStep: startStep, steps: 0, samples: 0, seconds: 0, startedAt: new Date().toISOString(), interrupted: false };
+  history.fits.push(fit);
+  const t0 = performance.now();
+  let lastCheckpoint: string | undefined;
+  let finished = false;
+  const save = () => {
+    if (!job.checkpointDir) return;
+    fit.endStep = lemur.step;
+    fit.steps = lemur.step - startStep;
+    fit.seconds = (performance.now() - t0) / 1000;
+    // Exact once fit() returns; an estimate while it runs or after Ctrl-C.
+    if (!finished) fit.samples = fit.steps * config.train.batchSize;
+    writeHistory(job.checkpointDir, history);
+  };
+  lemur.on('checkpoint', (path: string) => {
+    lastCheckpoint = path;
+    save();
+  });
+  lemur.on('evaluation', (ev: Evaluation) => {
+    history.evaluations.push(ev);
+    job.view.evaluation(ev);
+  });
+
+  const what = resuming
+    ? `resuming ${job.name} at step ${startStep} (epoch ${lemur.position.epoch + 1})`
+    : job.resume
+      ? `training ${job.name} from scratch (no checkpoint of it yet)`
+      : `training ${job.name}`;
+  job.view.note(
+    `${what}: ${count(lemur.parameters)} parameters + ${count(lemur.idTableParameters)} in ID tables, ${config.device}, batch ${config.train.batchSize}, ` +
+      `${planned === Infinity ? '?' : count(planned)} steps to go`,
+  );
+  job.view.begin(job.name, startStep, total);
+  let result: FitResult;
+  try {
+    result = await lemur.fit({
+      epochs: targetEpochs,
+      ...(Number.isFinite(stepCap) ? { steps: stepCap } : {}),
+      signal: job.signal,
+      progressEvery,
+      onProgress: (p: Progress) => {
+        history.progress.push(p);
+        total = p.step + Math.min(stepCap - (p.step - startStep), remainingSteps(p.batchesPerEpoch, p.epoch, p.batch));
+        job.view.progress(p, total);
+      },
+      ...(evalEvery > 0 ? { evaluate: { split: job.evalSplit, every: evalEvery } } : {}),
+      ...(job.checkpointDir ? { checkpoint: { dir: job.checkpointDir, keep: job.keep ?? 2 } } : {}),
+    });
+  } catch (e) {
+    job.view.end();
+    if (e instanceof AbortError) {
+      fit.interrupted = true;
+      save();
+      throw new Interrupted(
+        job.checkpointDir
+          ? `interrupted at step ${lemur.step}; checkpoint saved in ${lastCheckpoint ?? job.checkpointDir}`
+          : `interrupted at step ${lemur.step}; nothing was saved (no --checkpoint folder)`,
+      );
+    }
+    throw e;
+  }
+  job.view.end();
+  finished = true;
+  fit.samples = result.samples;
+  fit.steps = result.steps;
+  fit.endStep = lemur.step;
+  fit.seconds = result.seconds;
+
+  let final = history.evaluations.at(-1);
+  let evalSeconds = 0;
+  if (!final || final.step !== lemur.step || final.split !== job.evalSplit) {
+    const e0 = performance.now();
+    final = await lemur.evaluate(job.evalSplit);
+    evalSeconds = (performance.now() - e0) / 1000;
+    history.evaluations.push(final);
+    job.view.evaluation(final);
+  }
+  save();
+  job.view.note(
+    `${job.name}: ${count(result.steps)} steps in ${duration(result.seconds)} (${count(result.samples / Math.max(result.seconds, 1e-9))} samples/s)` +
+      (lastCheckpoint ? `; checkpoint ${lastCheckpoint}` : ''),
+  );
+  return modelReport(job.name, lemur, history, final, { checkpoint: lastCheckpoint, evalSeconds });
+}
+
+/** Evaluates a saved model (the `eval` command). */
+export async function evaluateCheckpoint(name: string | undefined, dir: string, dataset: Dataset, split: string, view: ProgressView): Promise<ModelReport> {
+  const lemur = await Lemur.load(dir, dataset);
+  const history = readHistory(dir) ?? emptyHistory(name ?? lemur.config.preset);
+  const label = name ?? (history.model || lemur.config.preset);
+  view.note(`evaluating ${label} (step ${lemur.step}) on ${split}...`);
+  const e0 = performance.now();
+  const ev = await lemur.evaluate(split);
+  const evalSeconds = (performance.now() - e0) / 1000;
+  view.note(`${label}: ${split}: AUC ${ev.all.auc.toFixed(4)} in ${duration(evalSeconds)}`);
+  return modelReport(label, lemur, history, ev, { checkpoint: dir, evalSeconds });
+}
+
+function meanStepTimes(progress: Progress[]): Record<string, number> | undefined {
+  if (!progress.length) return undefined;
+  const out: Record<string, number> = {};
+  let weight = 0;
+  let prev = 0;
+  for (const p of progress) {
+    // Each report holds means over the steps since the previous one.
+    const w = Math.max(1, p.step - prev);
+    prev = p.step;
+    weight += w;
+    for (const [k, v] of Object.entries(p.seconds)) out[k] = (out[k] ?? 0) + v * w;
+  }
+  for (const k of Object.keys(out)) out[k]! /= weight;
+  return out;
+}
+
+function modelReport(
+  name: string,
+  lemur: Lemur,
+  history: History,
+  final: Evaluation,
+  extra: { checkpoint?: string; evalSeconds: number },
+): ModelReport {
+  const fits = history.fits;
+  const trainSeconds = fits.reduce((s, f) => s + f.seconds, 0);
+  const samples = fits.reduce((s, f) => s + f.samples, 0);
+  return {
+    name,
+    preset: lemur.config.preset,
+    device: lemur.config.device,
+    parameters: lemur.parameters,
+    idTableParameters: lemur.idTableParameters,
+    step: lemur.step,
+    epoch: lemur.position.epoch,
+    checkpoint: extra.checkpoint,
+    final,
+    timings: {
+      trainSeconds,
+      evalSeconds: extra.evalSeconds,
+      samples,
+      samplesPerSecond: trainSeconds > 0 ? samples / trainSeconds : undefined,
+      meanStep: meanStepTimes(history.progress),
+      fits,
+    },
+    progress: history.progress,
+    evaluations: history.evaluations,
+    config: lemur.config,
+  };
+}

@@ -20,11 +20,6 @@ import { trainCommand } from './cli/train.js';
 import { LemurError } from './errors.js';
 import { packageRoot } from './native.js';
 
-// OpenMP threads that busy-wait between parallel regions slow training by an order of magnitude
-// as soon as anything else uses the cores (measured: 20x on a loaded 2-core machine). Threads
-// that sleep cost little when the machine is idle. Set before the native addon loads LibTorch;
-// an explicit OMP_WAIT_POLICY wins.
-process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
 const debug = /^(1|true|yes)$/i.test(process.env.LEMUR_DEBUG ?? '');
 

@@ -38,7 +38,13 @@ export class DataError extends LemurError {
   }
 }
 
-/** A long operation was cancelled through its AbortSignal. */
+/** A long operation was cancelled through its AbortSignal; `partial` holds what it did. */
 export class AbortError extends LemurError {
   override name = 'AbortError';
+  constructor(
+    message: string,
+    readonly partial?: unknown,
+  ) {
+    super(message);
+  }
 }

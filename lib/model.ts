@@ -268,6 +268,20 @@ export function nativeModelConfig(config: LemurConfig, dataset: ModelDataset): R
   };
 }
 
+/** `over` applied on top of a complete configuration (objects merged, the rest replaced). */
+function mergeInput(base: LemurConfig, over: LemurConfigInput): LemurConfigInput {
+  const merge = (a: unknown, b: unknown): unknown => {
+    if (b === undefined) return a;
+    if (typeof a === 'object' && a && !Array.isArray(a) && typeof b === 'object' && b && !Array.isArray(b)) {
+      const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(b)) out[k] = merge(out[k], v);
+      return out;
+    }
+    return b;
+  };
+  return merge(base, over) as LemurConfigInput;
+}
+
 function checkDevice(config: LemurConfig): void {
   if (config.device === 'cpu') return;
   const i = info();
@@ -315,6 +329,13 @@ export class Lemur extends EventEmitter {
   /** Steps taken so far. */
   get step(): number {
     return this.model.step;
+  }
+
+  /** Training batches in one epoch of a split (the last one may be smaller). */
+  batchesPerEpoch(split = 'train'): number {
+    const rows = this.dataset.splits[split]?.rows;
+    if (rows === undefined) throw new LemurError(`the dataset has no split '${split}'`);
+    return Math.ceil(rows / this.config.train.batchSize);
   }
 
   private samplesOf(split: string): unknown {
@@ -384,7 +405,12 @@ export class Lemur extends EventEmitter {
       while (this.position.epoch < targetEpochs && result.steps < maxSteps) {
         if (options.signal?.aborted) {
           if (options.checkpoint) await this.save(options.checkpoint.dir, { keep: options.checkpoint.keep });
-          throw new AbortError(`training aborted at step ${this.step}${options.checkpoint ? ` (checkpoint saved in ${options.checkpoint.dir})` : ''}`);
+          result.seconds = (performance.now() - started) / 1000;
+          result.epoch = this.position.epoch;
+          throw new AbortError(
+            `training aborted at step ${this.step}${options.checkpoint ? ` (checkpoint saved in ${options.checkpoint.dir})` : ''}`,
+            result,
+          );
         }
         const st = await this.model.trainStep(loader);
         if (st.done) {
@@ -550,9 +576,10 @@ export class Lemur extends EventEmitter {
 
   /**
    * Loads a checkpoint (a folder written by save(), or one of its step folders) for a
-   * dataset; training resumes where it stopped.
+   * dataset; training resumes where it stopped. `overrides` change how the model runs
+   * (e.g. `{ device: 'cuda', train: { batchSize: 1024 } }`).
    */
-  static async load(dir: string, dataset: ModelDataset): Promise<Lemur> {
+  static async load(dir: string, dataset: ModelDataset, overrides: LemurConfigInput = {}): Promise<Lemur> {
     const path = await resolveCheckpoint(dir);
     const meta = JSON.parse(await readFile(join(path, 'meta.json'), 'utf8')) as CheckpointMeta;
     if (meta.format !== 'lemur-checkpoint') throw new LemurError(`${path}: not a lemur checkpoint`);
@@ -560,8 +587,11 @@ export class Lemur extends EventEmitter {
       throw new LemurError(
         `${path} was trained on '${meta.dataset.name}' with ${meta.dataset.numDocuments} documents; the dataset given has ${dataset.manifest.numDocuments}`,
       );
-    const config = JSON.parse(await readFile(join(path, 'config.json'), 'utf8')) as LemurConfigInput;
-    const lemur = await Lemur.create(dataset, config);
+    const saved = JSON.parse(await readFile(join(path, 'config.json'), 'utf8')) as LemurConfigInput;
+    // Overrides for how to run (device, batch sizes...); a change of architecture fails to
+    // load the weights, with the mismatch named.
+    const config = resolveConfig(saved);
+    const lemur = await Lemur.create(dataset, overrides ? mergeInput(config, overrides) : config);
     await lemur.model.load(join(path, 'model.pt'));
     lemur.position = meta.position;
     return lemur;

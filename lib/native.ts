@@ -212,6 +212,11 @@ export function native(): NativeAddon {
     );
   }
   checkBuildRecord(binary);
+  // OpenMP (LibTorch's intra-op pool) reads this when the addon loads. Spinning workers
+  // (the default) make every parallel region crawl as soon as anything else competes for
+  // the cores (5-20x slower steps seen on a busy 2-core machine); sleeping costs little.
+  // An explicit setting wins.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     loaded = require(binary) as NativeAddon;
   } catch (e) {

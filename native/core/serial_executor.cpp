@@ -1,5 +1,6 @@
 #include "core/serial_executor.h"
 
+#include "core/exit_guard.h"
 #include "core/js_error.h"
 #include "core/threads.h"
 
@@ -27,9 +28,11 @@ SerialExecutor::SerialExecutor(Napi::Env env, std::string name)
                                         [finalized](Napi::Env) { finalized->store(true); });
   tsfn_.Unref(env);  // referenced only while work is pending
   thread_ = std::thread([this] { loop(); });
+  register_at_exit(this, [this] { shutdown(); });
 }
 
 SerialExecutor::~SerialExecutor() {
+  unregister_at_exit(this);
   shutdown();
   // At environment teardown Node closes the TSFN itself, then finalizes the objects that own
   // executors: releasing it here again would touch a freed function.

@@ -7,6 +7,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "core/exit_guard.h"
 #include "core/js_error.h"
 
 namespace lemur::data {
@@ -61,9 +62,15 @@ BatchLoader::BatchLoader(std::shared_ptr<const SampleTable> table, LoaderOptions
   next_epoch_ = options_.epoch;
   next_index_ = options_.start_batch;
   thread_ = std::thread([this] { produce(); });
+  register_at_exit(this, [this] { stop(); });
 }
 
 BatchLoader::~BatchLoader() {
+  unregister_at_exit(this);
+  stop();
+}
+
+void BatchLoader::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

@@ -65,6 +65,7 @@ class BatchLoader {
     std::string error;
   };
   void produce();
+  void stop();  // ends the producer thread (idempotent)
 
   std::shared_ptr<const SampleTable> table_;
   LoaderOptions options_;

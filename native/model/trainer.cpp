@@ -262,11 +262,26 @@ void Trainer::load(const std::string& path) {
   } catch (const c10::Error& e) {
     throw UserError("cannot read checkpoint file " + path + ": " + describe_exception(e));
   }
+  // torch's Module::load replaces tensors whatever their shape: compare every parameter and
+  // buffer with what this configuration built, so a mismatch is an error, not a broken model.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  for (const auto& p : model_->named_parameters()) expected.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : model_->named_buffers()) expected.emplace_back(b.key(), b.value().sizes().vec());
   try {
     model_->load(archive);
   } catch (const c10::Error& e) {
     throw UserError("checkpoint " + path + " does not match this model's configuration: " +
                     describe_exception(e));
+  }
+  auto params = model_->named_parameters();
+  auto buffers = model_->named_buffers();
+  for (const auto& [name, sizes] : expected) {
+    const at::Tensor* t = params.find(name);
+    if (!t) t = buffers.find(name);
+    if (t && t->sizes().vec() != sizes)
+      throw UserError("checkpoint " + path + " does not match this model's configuration: '" + name + "' is " +
+                      c10::str(t->sizes()) + " in the checkpoint, " + c10::str(at::IntArrayRef(sizes)) +
+                      " in this model");
   }
   at::Tensor step, frozen;
   archive.read("trainer_step", step);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { Lemur, writeCheckpoint, type LemurConfigInput } from '../../dist/index.js';
+import { AbortError, Lemur, writeCheckpoint, type LemurConfigInput } from '../../dist/index.js';
 import { syntheticDataset, TINY } from '../synthetic.js';
 
 const dirs: string[] = [];
@@ -95,5 +95,27 @@ describe('checkpoints', () => {
     await expect(Lemur.load(dir, other)).rejects.toThrow(/trained on 'synthetic' with 240 documents; the dataset given has 100/);
     writeFileSync(join(dir, 'step-000000000', 'model.pt'), 'garbage');
     await expect(Lemur.load(dir, data)).rejects.toThrow(/cannot read checkpoint file .*model\.pt: .*not a ZIP archive/);
+  });
+
+  it('an aborted fit saves, reports what it did, and loads with run-time overrides', async () => {
+    const dir = tmp();
+    const m = await Lemur.create(data, config);
+    const controller = new AbortController();
+    const err = await m
+      .fit({
+        signal: controller.signal,
+        progressEvery: 1,
+        onProgress: (p) => p.step === 2 && controller.abort(),
+        checkpoint: { dir },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as AbortError).message).toMatch(/aborted at step 2 \(checkpoint saved in/);
+    expect(((err as AbortError).partial as { steps: number }).steps).toBe(2);
+    const loaded = await Lemur.load(dir, data, { train: { batchSize: 64 } });
+    expect(loaded.step).toBe(2);
+    expect(loaded.config.train.batchSize).toBe(64);
+    expect(loaded.batchesPerEpoch()).toBe(10);
+    await expect(Lemur.load(dir, data, { embeddingDim: 48 })).rejects.toThrow(/does not match this model's configuration/);
   });
 });

@@ -64,4 +64,17 @@ describe('process lifetime', () => {
     expect(r.stdout.trim()).toBe('done');
     expect(r.status).toBe(0);
   });
+
+  it('process.exit() while native work runs exits with its code, no crash', () => {
+    const script = `
+      const { native } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
+      const q = new (native().Queue)('busy');
+      q.matmul(500, 200).then(() => console.log('finished?'));
+      setTimeout(() => process.exit(3), 150);
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.signal).toBe(null);
+    expect(r.status).toBe(3);
+    expect(r.stdout).toBe('');
+  });
 });

@@ -11,7 +11,7 @@ mkdir -p "$work/native"
 cp -r "$root/native/ops" "$work/native/"
 find "$work/native" \( -name '*.cu' -o -name '*.cuh' \) -exec sed -i \
   -e 's/<<<\(.*\)>>>/ * emu::LaunchCfg{\1}/' \
-  -e 's/extern __shared__ float4 smem_f4\[\];/float4* smem_f4 = emu::smem<float4>();/' {} +
+  -e 's/extern __shared__ \(__align__([0-9]*) \)\{0,1\}float4 \([a-z_0-9]*\)\[\];/float4* \2 = emu::smem<float4>();/' {} +
 objs=""
 for f in ragged_attention/cuda/ragged_attention_kernel bank_attention/cuda/bank_attention_kernel \
          memory_bank/cuda/memory_bank_kernel expand_rows/cuda/expand_rows_kernel; do

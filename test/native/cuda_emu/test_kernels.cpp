@@ -12,6 +12,7 @@
 #include "ops/memory_bank/cuda/memory_bank_kernel.h"
 #include "ops/ragged_attention/cuda/ragged_attention_kernel.h"
 #include "cuda_bf16.h"
+#include "cuda_fp16.h"
 
 using namespace lemur::cuda;
 
@@ -53,21 +54,28 @@ struct Stored {
   DType dt;
   std::vector<float> f;
   std::vector<__nv_bfloat16> b;
+  std::vector<__half> hf;
   std::vector<double> values;
-  void* ptr() { return dt == DType::F32 ? static_cast<void*>(f.data()) : static_cast<void*>(b.data()); }
+  void* ptr() {
+    return dt == DType::F32 ? static_cast<void*>(f.data())
+                            : (dt == DType::BF16 ? static_cast<void*>(b.data()) : static_cast<void*>(hf.data()));
+  }
 };
 static Stored store(const std::vector<double>& v, DType dt) {
-  Stored s{dt, {}, {}, {}};
+  Stored s{dt, {}, {}, {}, {}};
   for (double x : v) {
     if (dt == DType::F32) { s.f.push_back(static_cast<float>(x)); s.values.push_back(s.f.back()); }
-    else { s.b.push_back(__float2bfloat16(static_cast<float>(x))); s.values.push_back(__bfloat162float(s.b.back())); }
+    else if (dt == DType::BF16) { s.b.push_back(__float2bfloat16(static_cast<float>(x))); s.values.push_back(__bfloat162float(s.b.back())); }
+    else { s.hf.push_back(__float2half(static_cast<float>(x))); s.values.push_back(__half2float(s.hf.back())); }
   }
   return s;
 }
 static std::vector<double> values_of(const void* p, DType dt, size_t n) {
   std::vector<double> v(n);
   for (size_t i = 0; i < n; ++i)
-    v[i] = dt == DType::F32 ? static_cast<const float*>(p)[i] : __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    v[i] = dt == DType::F32    ? static_cast<const float*>(p)[i]
+           : dt == DType::BF16 ? __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i])
+                               : __half2float(static_cast<const __half*>(p)[i]);
   return v;
 }
 
@@ -266,6 +274,7 @@ int main() {
   ragged_case("ragged bf16 D128 Dv32 >64 queries, empty (tensor cores)", DType::BF16, 1, 128, 32, {70, 0, 5, 1}, {90, 12, 0, 64}, 0.2);
   ragged_case("ragged bf16 D48 Dv16 (tensor cores)", DType::BF16, 3, 48, 16, {9, 33}, {65, 1}, 0.0);
   ragged_case("ragged bf16 D40 (CUDA cores)", DType::BF16, 2, 40, 40, {7, 3}, {30, 70}, 0.1);
+  ragged_case("ragged f16 D64 (tensor cores)", DType::F16, 2, 64, 64, {12, 3}, {100, 7}, 0.1);
   bank_case("bank f32/f32 E32", DType::F32, DType::F32, 4, 32, {3, 0, 20, 2}, {40, 10, 90, 0}, 60);
   bank_case("bank f32/bf16 E20", DType::F32, DType::BF16, 3, 20, {5, 2}, {70, 9}, 30);
   bank_case("bank bf16/bf16 E64 (tensor cores)", DType::BF16, DType::BF16, 8, 64, {2, 9}, {33, 80}, 100);

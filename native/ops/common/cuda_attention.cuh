@@ -8,12 +8,16 @@
 //    lane j owns keys j and j + 32 of the tile, in the P.V / dS.K phase lane j owns output dims
 //    j, j + 32, ... (C of them). Online softmax (running max and sum per row, rescaled per tile).
 //    The forward writes the log-sum-exp; the dq kernel recomputes P from it.
+//  - forward on tensor cores (attention_forward_mma_kernel): for 16-bit q/k/v of one dtype with
+//    head dims multiples of 16, 16 query rows per warp, S = Q K^T and O += P V as wmma 16x16x16
+//    products with fp32 accumulation (S, P and O staged in shared memory for the softmax).
 //  - dk/dv (ragged_attention only): one block (4 warps) per (sample, tile of 32 keys, head),
 //    looping over all of the sample's queries in chunks of 16: each key's gradient is owned by
 //    one block, summed in a fixed order: deterministic, no atomics.
 // Math is fp32 throughout (storage float32, float16 or bfloat16).
 #pragma once
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include <cmath>
 #include <cstdint>
@@ -113,7 +117,8 @@ struct RaggedKeys {
   const uint8_t* mask;     // [Tk] or nullptr
   int64_t heads;
   int d, dv;
-  bool kvec, vvec;
+  bool kvec, vvec;      // rows 4-element aligned: vector loads in load_rows
+  bool kvec16, vvec16;  // rows 16-byte aligned: 16-byte copies in copy_rows
   __device__ bool present(int64_t kk) const { return mask == nullptr || mask[kk] != 0; }
   __device__ const TK* key(int64_t kk, int64_t h) const { return k + (kk * heads + h) * d; }
   __device__ const TK* value(int64_t kk, int64_t h) const { return v + (kk * heads + h) * dv; }
@@ -128,6 +133,7 @@ struct BankKeys {
   int64_t heads;           // 1: the queries are flattened (sample rows x heads)
   int d, dv;               // dv == d
   bool kvec, vvec;
+  bool kvec16, vvec16;
   __device__ bool present(int64_t kk) const { return written[ids[kk]] != 0; }
   __device__ const TK* key(int64_t kk, int64_t) const { return bank + ids[kk] * d; }
   __device__ const TK* value(int64_t kk, int64_t h) const { return key(kk, h); }
@@ -517,6 +523,175 @@ __global__ void __launch_bounds__(kDkvThreads) attention_dkv_kernel(QueryArgs<T>
 }
 
 // ---------------------------------------------------------------------------------------------
+// Forward on tensor cores (16-bit storage, q/k/v one dtype, head dims multiples of 16): the
+// same tiling as attention_forward_kernel but each warp owns 16 query rows and computes
+// S = Q K^T and O += P V with 16x16x16 wmma products (fp32 accumulation). The fragment layout
+// is opaque, so S, P and the running O go through shared memory: the online softmax reads S,
+// writes P (16-bit) and rescales O rows there. K/V tiles stay in their 16-bit storage type.
+constexpr int kMmaRows = 16;  // query rows per warp
+
+__device__ __forceinline__ size_t align32(size_t bytes) { return (bytes + 31) & ~size_t{31}; }
+
+// Block-wide copy of `rows` rows of `width` elements (16-byte words when vec) into dst
+// (row stride ld elements); src(r) == nullptr gives a zero row. Columns [width, ld) untouched.
+template <typename T, typename Src>
+__device__ __forceinline__ void copy_rows(T* dst, int ld, int rows, int width, bool vec, Src src) {
+  if (vec) {
+    const int words = width / 8;  // 8 x 16-bit per 16 bytes
+    for (int idx = threadIdx.x; idx < rows * words; idx += blockDim.x) {
+      const int r = idx / words, w = idx - r * words;
+      const T* p = src(r);
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (p != nullptr) v = reinterpret_cast<const uint4*>(p)[w];
+      reinterpret_cast<uint4*>(dst + r * ld)[w] = v;
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < rows * width; idx += blockDim.x) {
+      const int r = idx / width, x = idx - r * width;
+      const T* p = src(r);
+      dst[r * ld + x] = p != nullptr ? p[x] : from_float<T>(0.f);
+    }
+  }
+}
+
+template <typename T, typename Keys>
+__global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T> a, Keys keys, bool qvec) {
+  using namespace nvcuda;
+  extern __shared__ __align__(128) float4 smem_mma[];  // wmma tiles need 32-byte alignment
+  char* base = reinterpret_cast<char*>(smem_mma);
+  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t h = blockIdx.y;
+  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
+  const int64_t qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kMmaRows);
+  const int64_t row0 = qblock + warp * kMmaRows;
+  const int64_t left = a.q_offsets[b + 1] - row0;
+  const int nrows = left <= 0 ? 0 : (left < kMmaRows ? static_cast<int>(left) : kMmaRows);
+  const int64_t qleft = a.q_offsets[b + 1] - qblock;
+  const int block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
+  const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
+  const int ldq = a.d + 8, ldk = a.d + 8, ldv = Keys::kShared ? ldk : a.dv + 8;
+  const int lds = kFwdKeys + 4, ldp = kFwdKeys + 8, ldo = a.dv + 4;
+
+  // Shared memory: Q [16 warps][ldq], K [64][ldk], V [64][ldv] (not in bank mode), valid [64],
+  // then per warp S [16][lds] f32, P [16][ldp] T, O [16][ldo] f32, m [16], l [16].
+  size_t off = 0;
+  T* Qs = reinterpret_cast<T*>(base + off);
+  off += align32(sizeof(T) * warps * kMmaRows * ldq);
+  T* Ks = reinterpret_cast<T*>(base + off);
+  off += align32(sizeof(T) * kFwdKeys * ldk);
+  T* Vs = Ks;
+  if (!Keys::kShared) {
+    Vs = reinterpret_cast<T*>(base + off);
+    off += align32(sizeof(T) * kFwdKeys * ldv);
+  }
+  float* valid = reinterpret_cast<float*>(base + off);
+  off += align32(sizeof(float) * kFwdKeys);
+  const size_t per_warp = align32(sizeof(float) * kMmaRows * lds) + align32(sizeof(T) * kMmaRows * ldp) +
+                          align32(sizeof(float) * kMmaRows * ldo) + align32(sizeof(float) * 2 * kMmaRows);
+  char* mine = base + off + warp * per_warp;
+  float* Sw = reinterpret_cast<float*>(mine);
+  mine += align32(sizeof(float) * kMmaRows * lds);
+  T* Pw = reinterpret_cast<T*>(mine);
+  mine += align32(sizeof(T) * kMmaRows * ldp);
+  float* Ow = reinterpret_cast<float*>(mine);
+  mine += align32(sizeof(float) * kMmaRows * ldo);
+  float* mrow = reinterpret_cast<float*>(mine);
+  float* lrow = mrow + kMmaRows;
+
+  copy_rows<T>(Qs, ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
+    return r < block_rows ? a.q + ((qblock + r) * a.heads + h) * a.d : nullptr;
+  });
+  for (int idx = lane; idx < kMmaRows * ldo; idx += 32) Ow[idx] = 0.f;
+  if (lane < kMmaRows) {
+    mrow[lane] = neg_inf();
+    lrow[lane] = 0.f;
+  }
+  __syncwarp();
+  const T* Qw = Qs + warp * kMmaRows * ldq;
+  const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // softmax: 2 lanes per row
+
+  for (int64_t t0 = 0; t0 < nk; t0 += kFwdKeys) {
+    const int n = static_cast<int>(nk - t0 < kFwdKeys ? nk - t0 : kFwdKeys);
+    __syncthreads();  // every warp is done with the previous tile (and Q is loaded)
+    for (int j = threadIdx.x; j < kFwdKeys; j += blockDim.x)
+      valid[j] = (j < n && keys.present(k0 + t0 + j)) ? 1.f : 0.f;
+    __syncthreads();
+    copy_rows<T>(Ks, ldk, kFwdKeys, a.d, keys.kvec16,
+                 [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(k0 + t0 + j, h) : nullptr; });
+    if (!Keys::kShared)
+      copy_rows<T>(Vs, ldv, kFwdKeys, a.dv, keys.vvec16,
+                   [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(k0 + t0 + j, h) : nullptr; });
+    __syncthreads();
+    if (nrows == 0) continue;  // warp-uniform
+
+    // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
+    for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.f);
+      for (int kt = 0; kt < a.d / 16; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Qw + kt * 16, ldq);
+        wmma::load_matrix_sync(fb, Ks + nt * 16 * ldk + kt * 16, ldk);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Sw + nt * 16, acc, lds, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // Online softmax: lanes 2r and 2r+1 own row r, 32 keys each.
+    {
+      float mx = neg_inf();
+      for (int c = c0; c < c0 + kFwdKeys / 2; ++c)
+        if (valid[c] != 0.f) mx = fmaxf(mx, Sw[r * lds + c] * a.scale);
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      const float m_old = mrow[r];
+      const float m_new = fmaxf(m_old, mx);
+      const float alpha = m_new == neg_inf() ? 1.f : __expf(m_old - m_new);
+      float sum = 0.f;
+      for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
+        const float p = (valid[c] != 0.f && m_new != neg_inf()) ? __expf(Sw[r * lds + c] * a.scale - m_new) : 0.f;
+        Pw[r * ldp + c] = from_float<T>(p);
+        sum += p;
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      __syncwarp();
+      if ((lane & 1) == 0) {
+        lrow[r] = lrow[r] * alpha + sum;
+        mrow[r] = m_new;
+      }
+      if (alpha != 1.f)
+        for (int e = lane & 1; e < a.dv; e += 2) Ow[r * ldo + e] *= alpha;
+    }
+    __syncwarp();
+
+    // O += P V.
+    for (int nt = 0; nt < a.dv / 16; ++nt) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::load_matrix_sync(acc, Ow + nt * 16, ldo, wmma::mem_row_major);
+      for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+        wmma::load_matrix_sync(fa, Pw + kt * 16, ldp);
+        wmma::load_matrix_sync(fb, Vs + kt * 16 * ldv + nt * 16, ldv);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Ow + nt * 16, acc, ldo, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+
+  // Epilogue: lanes 2r and 2r+1 write row r.
+  if (r < nrows) {
+    const float l = lrow[r];
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int64_t row = (row0 + r) * a.heads + h;
+    for (int e = lane & 1; e < a.dv; e += 2) a.out[row * a.dv + e] = from_float<T>(Ow[r * ldo + e] * inv);
+    if ((lane & 1) == 0) a.lse[row] = l > 0.f ? mrow[r] + logf(l) : neg_inf();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Host side.
 
 inline int pad4(int x) { return (x + 3) & ~3; }
@@ -551,10 +726,36 @@ void dispatch_chunks(int64_t width, F&& f) {
   }
 }
 
+// The tensor-core forward runs for 16-bit q/k/v of one dtype with d, dv multiples of 16 (see
+// attention_forward_rows_per_block in ragged_attention_kernel.h, which must agree).
+inline bool forward_uses_mma(int d, int dv) { return d % 16 == 0 && dv % 16 == 0 && d <= 128 && dv <= 128; }
+
+inline size_t mma_smem_bytes(int warps, int d, int dv, bool shared_kv) {
+  auto a32 = [](size_t x) { return (x + 31) & ~size_t{31}; };
+  const size_t e = 2;  // 16-bit storage
+  size_t bytes = a32(e * warps * kMmaRows * (d + 8)) + a32(e * kFwdKeys * (d + 8)) +
+                 (shared_kv ? 0 : a32(e * kFwdKeys * (dv + 8))) + a32(sizeof(float) * kFwdKeys);
+  const size_t per_warp = a32(sizeof(float) * kMmaRows * (kFwdKeys + 4)) + a32(e * kMmaRows * (kFwdKeys + 8)) +
+                          a32(sizeof(float) * kMmaRows * (dv + 4)) + a32(sizeof(float) * 2 * kMmaRows);
+  return bytes + warps * per_warp;
+}
+
 template <typename TQ, typename TK, typename Keys>
 void launch_forward(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int rows_per_block,
                     cudaStream_t stream) {
   if (num_tiles == 0 || a.heads == 0) return;
+  if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
+    if (forward_uses_mma(a.d, a.dv)) {
+      const int warps = rows_per_block / kMmaRows;
+      const size_t bytes = mma_smem_bytes(warps, a.d, a.dv, Keys::kShared);
+      const bool qvec = aligned4(a.q, 2 * sizeof(TQ));  // 16-byte rows: d % 16 == 0
+      auto kernel = attention_forward_mma_kernel<TQ, Keys>;
+      prepare_smem(kernel, bytes);
+      kernel<<<dim3(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads)), warps * 32, bytes, stream>>>(
+          a, keys, qvec);
+      return;
+    }
+  }
   fill_dims(a);
   const int warps = rows_per_block / kRowsPerWarp;
   const size_t floats = static_cast<size_t>(kFwdKeys) * a.ks + (Keys::kShared ? 0 : kFwdKeys * a.vs) + kFwdKeys +

@@ -43,17 +43,47 @@ inline int access_bytes(int64_t row_bytes, std::initializer_list<const void*> pt
   return w;
 }
 
+// Splits a flat index into (row, word) for rows of `per` words without 64-bit division in the
+// common cases: per a power of two (shift >= 0), or every index below 2^32.
+struct RowSplit {
+  int64_t per;
+  int shift;   // log2(per), or -1
+  bool small;  // m * per < 2^32
+  __device__ __forceinline__ void operator()(int64_t idx, int64_t& i, int64_t& w) const {
+    if (shift >= 0) {
+      i = idx >> shift;
+      w = idx & (per - 1);
+    } else if (small) {
+      const uint32_t q = static_cast<uint32_t>(idx) / static_cast<uint32_t>(per);
+      i = q;
+      w = static_cast<uint32_t>(idx) - q * static_cast<uint32_t>(per);
+    } else {
+      i = idx / per;
+      w = idx - i * per;
+    }
+  }
+};
+
+inline RowSplit row_split(int64_t m, int64_t per) {
+  RowSplit s{per, -1, static_cast<uint64_t>(m) * static_cast<uint64_t>(per) < (uint64_t{1} << 32)};
+  if ((per & (per - 1)) == 0) {
+    s.shift = 0;
+    while ((int64_t{1} << s.shift) < per) ++s.shift;
+  }
+  return s;
+}
+
 // out[i] = flag(index[i]) ? src[index[i]] : 0 for rows of `words` words; present[i] = flag.
 // written == nullptr: every row is present (and present may be nullptr).
 template <typename W>
 __global__ void gather_kernel(const W* __restrict__ src, const uint8_t* __restrict__ written,
                               const int64_t* __restrict__ index, W* __restrict__ out,
-                              uint8_t* __restrict__ present, int64_t m, int64_t words) {
-  const int64_t per = words > 0 ? words : 1;  // zero-width rows still report present
-  const int64_t n = m * per;
+                              uint8_t* __restrict__ present, int64_t m, int64_t words, RowSplit split) {
+  const int64_t n = m * split.per;  // per = max(words, 1): zero-width rows still report present
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t i = idx / per, w = idx - i * per;
+    int64_t i, w;
+    split(idx, i, w);
     const int64_t row = index[i];
     const bool hit = written == nullptr || written[row] != 0;
     if (w < words) {
@@ -72,8 +102,9 @@ inline void launch_gather(const void* src, const uint8_t* written, const int64_t
   auto go = [&](auto word) {
     using W = decltype(word);
     const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
-    gather_kernel<W><<<blocks_for(m * (words > 0 ? words : 1), 256), 256, 0, stream>>>(
-        static_cast<const W*>(src), written, index, static_cast<W*>(out), present, m, words);
+    const RowSplit split = row_split(m, words > 0 ? words : 1);
+    gather_kernel<W><<<blocks_for(m * split.per, 256), 256, 0, stream>>>(
+        static_cast<const W*>(src), written, index, static_cast<W*>(out), present, m, words, split);
   };
   switch (w) {
     case 16: go(uint4{}); break;

@@ -32,6 +32,7 @@ attn::BankKeys<TK> bank_keys(const BankAttentionLaunch& L) {
   k.d = static_cast<int>(L.e);
   k.dv = static_cast<int>(L.e);
   k.kvec = k.vvec = L.e % 4 == 0 && attn::aligned4(L.bank, sizeof(TK));
+  k.kvec16 = k.vvec16 = (L.e * sizeof(TK)) % 16 == 0 && reinterpret_cast<uintptr_t>(L.bank) % 16 == 0;
   return k;
 }
 

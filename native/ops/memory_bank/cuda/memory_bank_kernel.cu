@@ -12,12 +12,12 @@ template <typename W>
 __global__ void scatter_last_kernel(W* __restrict__ bank, uint8_t* __restrict__ written,
                                     int64_t* __restrict__ last_step, const int64_t* __restrict__ sorted_ids,
                                     const int32_t* __restrict__ sorted_pos, const W* __restrict__ rows,
-                                    int64_t m, int64_t words, int64_t step) {
-  const int64_t per = words > 0 ? words : 1;  // zero-width rows still set the flags
-  const int64_t n = m * per;
+                                    int64_t m, int64_t words, int64_t step, rows::RowSplit split) {
+  const int64_t n = m * split.per;  // per = max(words, 1): zero-width rows still set the flags
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t i = idx / per, w = idx - i * per;
+    int64_t i, w;
+    split(idx, i, w);
     const int64_t id = sorted_ids[i];
     if (i + 1 < m && sorted_ids[i + 1] == id) continue;  // a later occurrence of id wins
     if (w < words) bank[id * words + w] = rows[static_cast<int64_t>(sorted_pos[i]) * words + w];
@@ -59,9 +59,10 @@ void bank_scatter(DType dt, void* bank, uint8_t* written, int64_t* last_step, co
   auto go = [&](auto word) {
     using W = decltype(word);
     const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
-    scatter_last_kernel<W><<<blocks_for(m * (words > 0 ? words : 1), 256), 256, 0, s>>>(
+    const rows::RowSplit split = rows::row_split(m, words > 0 ? words : 1);
+    scatter_last_kernel<W><<<blocks_for(m * split.per, 256), 256, 0, s>>>(
         static_cast<W*>(bank), written, last_step, sb.sorted_keys, sb.sorted_pos, static_cast<const W*>(rows_in), m,
-        words, step);
+        words, step, split);
   };
   switch (w) {
     case 16: go(uint4{}); break;

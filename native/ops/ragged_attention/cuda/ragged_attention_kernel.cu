@@ -32,6 +32,8 @@ attn::RaggedKeys<T> ragged_keys(const RaggedAttentionLaunch& L) {
   k.dv = static_cast<int>(L.dv);
   k.kvec = L.d % 4 == 0 && attn::aligned4(L.k, sizeof(T));
   k.vvec = L.dv % 4 == 0 && attn::aligned4(L.v, sizeof(T));
+  k.kvec16 = L.d % 8 == 0 && reinterpret_cast<uintptr_t>(L.k) % 16 == 0;
+  k.vvec16 = L.dv % 8 == 0 && reinterpret_cast<uintptr_t>(L.v) % 16 == 0;
   return k;
 }
 

@@ -12,6 +12,16 @@ inline int attention_rows_per_block(int64_t max_rows) {
   warps = warps < 1 ? 1 : (warps > 8 ? 8 : warps);
   return static_cast<int>(warps * 8);
 }
+// Query rows per block of the forward kernel: the tensor-core kernel (q, k, v of one 16-bit
+// dtype, d and dv multiples of 16) takes 16 per warp, 1 to 4 warps; otherwise as above. Tile
+// tables for the forward are built with this, for the backward with attention_rows_per_block.
+inline int attention_forward_rows_per_block(DType q, DType kv, int64_t d, int64_t dv, int64_t max_rows) {
+  if (q != kv || q == DType::F32 || d % 16 != 0 || dv % 16 != 0 || d > 128 || dv > 128)
+    return attention_rows_per_block(max_rows);
+  int64_t warps = (max_rows + 15) / 16;
+  warps = warps < 1 ? 1 : (warps > 4 ? 4 : warps);
+  return static_cast<int>(warps * 16);
+}
 // Keys handled by one block of the dk/dv kernel.
 constexpr int kAttentionKeysPerBlock = 32;
 
@@ -29,7 +39,7 @@ struct RaggedAttentionLaunch {
 };
 
 // out [Tq, H, Dv], lse [Tq, H] (float32; -inf for a query without keys). q_tiles: prefix sums
-// of ceil(nq_b / rows_per_block).
+// of ceil(nq_b / rows_per_block), rows_per_block = attention_forward_rows_per_block(...).
 void ragged_attention_forward(const RaggedAttentionLaunch& a, const int64_t* q_tiles,
                               int64_t num_q_tiles, int rows_per_block, void* out, float* lse,
                               void* stream);

@@ -26,23 +26,6 @@ SwiGLUImpl::SwiGLUImpl(int64_t width, int64_t hidden) {
 
 at::Tensor SwiGLUImpl::forward(const at::Tensor& x) { return down(at::silu(gate(x)) * up(x)); }
 
-DenseSelfAttentionImpl::DenseSelfAttentionImpl(int64_t width, int64_t heads_) : heads(heads_) {
-  if (width % heads != 0)
-    throw UserError("encoder width " + std::to_string(width) + " is not divisible by heads " + std::to_string(heads));
-  qkv = register_module("qkv", torch::nn::Linear(width, 3 * width));
-  out = register_module("out", torch::nn::Linear(width, width));
-}
-
-at::Tensor DenseSelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor& pad) {
-  const int64_t U = x.size(0), L = x.size(1), W = x.size(2), dh = W / heads;
-  auto parts = qkv(x).view({U, L, 3, heads, dh}).permute({2, 0, 3, 1, 4});  // [3, U, H, L, dh]
-  at::Tensor q = parts[0], k = parts[1], v = parts[2];
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(dh)));
-  scores = scores.masked_fill(pad.view({U, 1, 1, L}), -1e9);
-  at::Tensor ctx = at::matmul(at::softmax(scores, -1), v);  // [U, H, L, dh]
-  return out(ctx.transpose(1, 2).reshape({U, L, W}));
-}
-
 RaggedAttentionImpl::RaggedAttentionImpl(int64_t q_width, int64_t mem_width_, int64_t heads_)
     : heads(heads_), mem_width(mem_width_) {
   if (q_width % heads != 0)

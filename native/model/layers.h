@@ -24,16 +24,6 @@ struct SwiGLUImpl : torch::nn::Module {
 };
 TORCH_MODULE(SwiGLU);
 
-// Self-attention over padded, short sequences (the text encoders): x [U, L, W], pad [U, L]
-// (true = padding) -> [U, L, W].
-struct DenseSelfAttentionImpl : torch::nn::Module {
-  DenseSelfAttentionImpl(int64_t width, int64_t heads);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& pad);
-  torch::nn::Linear qkv{nullptr}, out{nullptr};
-  int64_t heads;
-};
-TORCH_MODULE(DenseSelfAttention);
-
 // Multi-head attention of ragged queries over ragged memory (ops::ragged_attention):
 //   q [Tq, Wq] with q_offsets, memory [Tk, Wm] with k_offsets -> [Tq, Wq].
 // Key and value projections have no bias, so that attention over raw memory-bank rows can

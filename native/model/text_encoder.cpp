@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "core/js_error.h"
+#include "ops/ragged_attention/ragged_attention.h"
 
 namespace lemur::model {
 
@@ -10,15 +13,22 @@ namespace {
 constexpr int64_t kSepToken = 2;
 }
 
-EncoderLayerImpl::EncoderLayerImpl(int64_t width, int64_t heads, int64_t ffn_mult) {
+EncoderLayerImpl::EncoderLayerImpl(int64_t width, int64_t heads_, int64_t ffn_mult) : heads(heads_) {
+  if (width % heads != 0)
+    throw UserError("encoder width " + std::to_string(width) + " is not divisible by heads " + std::to_string(heads));
   ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
   ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  attn = register_module("attn", DenseSelfAttention(width, heads));
+  qkv = register_module("qkv", torch::nn::Linear(width, 3 * width));
+  proj = register_module("proj", torch::nn::Linear(width, width));
   ffn = register_module("ffn", FeedForward(width, ffn_mult * width, width));
 }
 
-at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& pad) {
-  at::Tensor h = x + attn(ln1(x), pad);
+at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offsets) {
+  const int64_t T = x.size(0), W = x.size(1), dh = W / heads;
+  auto parts = qkv(ln1(x)).view({T, 3, heads, dh}).unbind(1);
+  at::Tensor ctx = ops::ragged_attention(parts[0], parts[1], parts[2], offsets, offsets, c10::nullopt,
+                                         1.0 / std::sqrt(static_cast<double>(dh)));
+  at::Tensor h = x + proj(ctx.reshape({T, W}));
   return h + ffn(ln2(h));
 }
 
@@ -57,7 +67,7 @@ at::Tensor TextEncoderImpl::forward(const at::Tensor& tokens_in, const at::Tenso
   types.select(1, 0).fill_(0);
   at::Tensor pos = at::arange(L, at::TensorOptions().dtype(at::kLong).device(dev));
   at::Tensor x = token_emb(tokens) + pos_emb(pos).unsqueeze(0) + type_emb(types);
-  at::Tensor pad = tokens.eq(0);
+  at::Tensor keep = tokens.ne(0);  // [U, L]: real tokens; [CLS] always is one
   if (patches > 0 && images.defined()) {
     const int64_t P = options.encoder.patch, H = options.image_h, Wd = options.image_w, C = options.image_c;
     at::Tensor img = images.to(x.scalar_type()).div(255.0).sub(0.5);
@@ -66,11 +76,15 @@ at::Tensor TextEncoderImpl::forward(const at::Tensor& tokens_in, const at::Tenso
     at::Tensor img_type = at::full({1}, options.text_fields + 1, at::TensorOptions().dtype(at::kLong).device(dev));
     at::Tensor px = patch_proj(img) + patch_pos.unsqueeze(0) + type_emb(img_type).view({1, 1, -1});
     x = at::cat({x, px}, 1);
-    at::Tensor missing = has_image.defined() ? has_image.logical_not() : at::zeros({U}, at::TensorOptions().dtype(at::kBool).device(dev));
-    pad = at::cat({pad, missing.view({U, 1}).expand({U, patches})}, 1);
+    at::Tensor present = has_image.defined() ? has_image.to(at::kBool) : at::ones({U}, at::TensorOptions().dtype(at::kBool).device(dev));
+    keep = at::cat({keep, present.view({U, 1}).expand({U, patches})}, 1);
   }
-  for (const auto& layer : *layers) x = layer->as<EncoderLayer>()->forward(x, pad);
-  at::Tensor cls = final_ln(x.select(1, 0));
+  // Pack: the kept tokens of every document back to back, each document's [CLS] first.
+  at::Tensor lengths = keep.sum(1);
+  at::Tensor offsets = at::cat({at::zeros({1}, lengths.options()), at::cumsum(lengths, 0)});
+  at::Tensor packed = x.reshape({-1, x.size(2)}).index_select(0, keep.reshape({-1}).nonzero().squeeze(1));
+  for (const auto& layer : *layers) packed = layer->as<EncoderLayer>()->forward(packed, offsets);
+  at::Tensor cls = final_ln(packed.index_select(0, offsets.slice(0, 0, U)));
   return l2_normalize(out(cls));
 }
 

@@ -1,7 +1,11 @@
 // The query and document encoders: bidirectional pre-LN Transformers over token ids, with
 // token + position + field-type embeddings, [CLS] pooled and projected to the embedding
 // size, L2-normalized. The document encoder also takes an image as patch tokens appended as
-// their own field (own type embedding); documents without an image mask those patches out.
+// their own field (own type embedding); documents without an image have no patch tokens.
+// Padding is dropped before the first layer: the tokens of all documents are packed into one
+// ragged batch and attention runs per document (ops::ragged_attention), so neither compute
+// nor memory is spent on padding, and no batched matmul runs over thousands of tiny
+// per-(document, head) matrices.
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -20,12 +24,14 @@ struct TextEncoderOptions {
   EncoderConfig encoder;
 };
 
+// One pre-LN Transformer layer over packed tokens x [T, W] of ragged sequences (offsets).
 struct EncoderLayerImpl : torch::nn::Module {
   EncoderLayerImpl(int64_t width, int64_t heads, int64_t ffn_mult);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& pad);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& offsets);
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
-  DenseSelfAttention attn{nullptr};
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
   FeedForward ffn{nullptr};
+  int64_t heads;
 };
 TORCH_MODULE(EncoderLayer);
 

@@ -146,7 +146,7 @@ export const DEFAULTS: Omit<LemurConfig, 'preset'> = {
   device: 'cpu',
   bf16: true,
   embeddingDim: 64,
-  features: { idDim: 16, userId: true, docId: true, docIdDropout: 0.1, userBuckets: 0, docBuckets: 0, maxCategoricalBuckets: 100_000, dense: true },
+  features: { idDim: 16, userId: true, docId: true, docIdDropout: 0, userBuckets: 0, docBuckets: 0, maxCategoricalBuckets: 100_000, dense: true },
   queryEncoder: { enabled: true, layers: 2, width: 64, heads: 4, ffnMult: 2 },
   docEncoder: { enabled: false, layers: 2, width: 64, heads: 4, ffnMult: 2, images: true, patch: 8 },
   encoderSampling: { forward: 1, backward: 1 },

@@ -355,14 +355,28 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
     for (size_t s = 0; s < config.sequences.size(); ++s) {
       const auto& sc = config.sequences[s];
       const auto& seq = b.sequence(sc.name);
-      at::Tensor event_rows;  // history re-encoded (history_source "encode")
+      at::Tensor event_rows;  // history vectors when not (only) read from the bank
       if (reencode && (sc.bank || sc.similarity)) {
+        // history_source "encode": every event re-encoded, with gradient
         auto t0 = Clock::now();
         auto [uniq, inv] = ops::dedup_ids(seq.ids);
         at::Tensor enc = uniq.numel() > 0 ? encode_content(uniq, docs)
                                           : at::zeros({0, config.embedding_dim}, d_u.options());
         event_rows = ops::expand_rows(enc.to(d_u.scalar_type()), inv);
         t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
+      } else if (!mode.train && mode.encode_missing && (sc.bank || sc.similarity)) {
+        // Evaluation: events the bank lacks (documents newer than the last training step)
+        // are encoded like missing targets are, as an indexer would have before serving.
+        auto [rows, pres] = bank->read(seq.ids);
+        at::Tensor missing = pres.logical_not().nonzero().squeeze(1);
+        if (missing.numel() > 0) {
+          auto t0 = Clock::now();
+          auto [uniq, inv] = ops::dedup_ids(seq.ids.index_select(0, missing));
+          at::Tensor enc = encode_content(uniq, docs).to(rows.scalar_type());
+          rows = rows.index_put({missing}, enc.index_select(0, inv));
+          event_rows = rows;
+          t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
+        }
       }
       if (sc.similarity) sim_feats.push_back(similarity_features(d_rank, seq, *bank, config.similarity_length, event_rows));
       if (!hyformer.is_empty()) {

@@ -26,6 +26,11 @@ export function parseArgs(argv, defaults) {
 
 /** A generated dataset, built once per option set and kept in bench/.cache. */
 export async function cachedDataset(options) {
+  return openDataset(await cachedDatasetDir(options));
+}
+
+/** The folder of cachedDataset(options), generating it the first time. */
+export async function cachedDatasetDir(options) {
   const name = Object.entries(options)
     .map(([k, v]) => `${k}-${v}`)
     .join('_');
@@ -35,7 +40,7 @@ export async function cachedDataset(options) {
     await generateDataset(dir, { ...options, overwrite: true });
     console.error(`generated ${name} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  return openDataset(dir);
+  return dir;
 }
 
 export function machine() {

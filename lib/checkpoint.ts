@@ -9,28 +9,21 @@
  * then does LATEST point at it: a crash at any moment leaves the previous one intact.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { fsyncDir, writeFileAtomic } from './data/files.js';
 import { LemurError } from './errors.js';
 
 const LATEST = 'LATEST';
 
-async function fsyncPath(path: string, directory = false): Promise<void> {
-  const fh = await open(path, directory ? constants.O_RDONLY | constants.O_DIRECTORY : constants.O_RDONLY);
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, constants.O_RDONLY);
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
-}
-
-/** Writes `contents` to `path` atomically (temp file, fsync, rename). */
-export async function writeFileAtomic(path: string, contents: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, contents);
-  await fsyncPath(tmp);
-  await rename(tmp, path);
 }
 
 export function checkpointName(step: number): string {
@@ -53,14 +46,13 @@ export async function writeCheckpoint(
   await mkdir(tmp);
   try {
     await fill(tmp);
-    for (const f of await readdir(tmp)) await fsyncPath(join(tmp, f));
-    await fsyncPath(tmp, true);
+    for (const f of await readdir(tmp)) await fsyncFile(join(tmp, f));
+    fsyncDir(tmp);
     const final = join(dir, name);
     await rm(final, { recursive: true, force: true });
     await rename(tmp, final);
-    await fsyncPath(dir, true);
-    await writeFileAtomic(join(dir, LATEST), name + '\n');
-    await fsyncPath(dir, true);
+    fsyncDir(dir);
+    writeFileAtomic(join(dir, LATEST), name + '\n');
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
@@ -71,8 +63,10 @@ export async function writeCheckpoint(
   for (const old of complete.slice(0, Math.max(0, complete.length - keep))) {
     if (old !== name) await rm(join(dir, old), { recursive: true, force: true });
   }
-  for (const e of entries)
-    if (e.startsWith('.step-') && !e.endsWith(`-${process.pid}`)) await rm(join(dir, e), { recursive: true, force: true });
+  for (const e of entries) {
+    const writer = /^\..*\.tmp-(\d+)/.exec(e)?.[1];
+    if (writer && Number(writer) !== process.pid) await rm(join(dir, e), { recursive: true, force: true });
+  }
   return join(dir, name);
 }
 

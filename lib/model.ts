@@ -12,7 +12,7 @@ import { resolveConfig, type LemurConfig, type LemurConfigInput, type SequenceCo
 import type { DocumentColumns, SampleColumns } from './data/columns.js';
 import { AbortError, ConfigError, LemurError } from './errors.js';
 import { info } from './info.js';
-import { rankingMetrics, type RankingMetrics } from './metrics.js';
+import { rankingMetrics, retrievalMetrics, type RankingMetrics } from './metrics.js';
 import { native, type NativeTensor } from './native.js';
 import type { PresetName } from './presets.js';
 
@@ -93,6 +93,11 @@ export interface Evaluation {
   warm?: RankingMetrics;
   /** Candidate documents missing from the bank (encoded on the fly unless predicting). */
   bankMisses: number;
+  /**
+   * Two-tower retrieval quality of the query and document embeddings (when asked for): each
+   * positive row's query embedding ranks every document; HR@K and NDCG@K of its document.
+   */
+  retrieval?: { k: number; hr: number; ndcg: number; n: number };
 }
 
 export interface FitOptions {
@@ -151,6 +156,7 @@ interface NativePredict {
   user: BigInt64Array;
   doc: BigInt64Array;
   cold?: Uint8Array;
+  queryEmbeddings?: Float32Array;
   targetMisses: number;
 }
 
@@ -482,23 +488,32 @@ export class Lemur extends EventEmitter {
     return result;
   }
 
-  private async collect(split: string, encodeMissing: boolean) {
+  private async collect(split: string, encodeMissing: boolean, keepQueries = 0) {
     const loader = this.loader(split, { shuffle: false, batchSize: this.config.train.evalBatchSize });
     const cols = this.dataset.splits[split]!;
     const n = cols.rows;
     const scores = new Float32Array(n);
+    const e = this.config.embeddingDim;
+    // the query embeddings of up to `keepQueries` positive rows, spread over the split
+    const stride = keepQueries > 0 ? Math.max(1, Math.floor(cols.label.reduce((a, l) => a + l, 0) / keepQueries)) : 0;
+    const queries: { q: Float32Array; doc: number }[] = [];
+    let positives = 0;
     let misses = 0;
     try {
       for (;;) {
         const r = await this.model.predictStep(loader, encodeMissing);
         if (r.done) break;
-        for (let i = 0; i < r.scores.length; i++) scores[Number(r.rows[i])] = r.scores[i]!;
+        for (let i = 0; i < r.scores.length; i++) {
+          scores[Number(r.rows[i])] = r.scores[i]!;
+          if (stride && r.queryEmbeddings && r.labels[i]! > 0.5 && positives++ % stride === 0 && queries.length < keepQueries)
+            queries.push({ q: r.queryEmbeddings.slice(i * e, (i + 1) * e), doc: Number(r.doc[i]) });
+        }
         misses += r.targetMisses;
       }
     } finally {
       loader.close();
     }
-    return { scores, cols, misses };
+    return { scores, cols, misses, queries };
   }
 
   /**
@@ -506,8 +521,9 @@ export class Lemur extends EventEmitter {
    * log-loss; on all rows and, when the split marks them, on cold-start and warm rows.
    * Documents missing from the bank are encoded for the evaluation (nothing is written).
    */
-  async evaluate(split = 'test'): Promise<Evaluation> {
-    const { scores, cols, misses } = await this.collect(split, true);
+  async evaluate(split = 'test', options: { retrieval?: { k: number; queries?: number } } = {}): Promise<Evaluation> {
+    const wanted = options.retrieval && this.config.docEncoder.enabled ? (options.retrieval.queries ?? 1000) : 0;
+    const { scores, cols, misses, queries } = await this.collect(split, true, wanted);
     const ev: Evaluation = {
       split,
       step: this.step,
@@ -520,6 +536,15 @@ export class Lemur extends EventEmitter {
       cols.coldStart.forEach((c, i) => (c ? cold : warm).push(i));
       if (cold.length) ev.coldStart = rankingMetrics(scores, cols.label, cols.query, cols.user, cold);
       if (warm.length) ev.warm = rankingMetrics(scores, cols.label, cols.query, cols.user, warm);
+    }
+    if (queries.length && options.retrieval) {
+      const e = this.config.embeddingDim;
+      const all = Array.from({ length: this.dataset.manifest.numDocuments }, (_, i) => i);
+      const docs = await this.documentEmbeddings(all);
+      const q = new Float32Array(queries.length * e);
+      queries.forEach((x, i) => q.set(x.q, i * e));
+      const k = options.retrieval.k;
+      ev.retrieval = { k, ...retrievalMetrics(q, docs, e, queries.map((x) => x.doc), k) };
     }
     return ev;
   }

@@ -177,7 +177,8 @@ export interface BuildRecord {
 const REBUILD_HINT =
   'Rebuild the addon: `npm rebuild lemur --build-from-source` (inside the lemur repository: `npm run build:native`).';
 
-function checkBuildRecord(binary: string): void {
+/** Throws NativeLoadError when the LibTorch recorded next to `binary` is gone or changed. */
+export function checkBuildRecord(binary: string): void {
   const recordFile = join(dirname(binary), 'lemur-build.json');
   if (!existsSync(recordFile)) return;
   const record = JSON.parse(readFileSync(recordFile, 'utf8')) as BuildRecord;

@@ -15,6 +15,7 @@ import type { LemurConfig } from '../config.js';
 import { writeFileAtomic } from '../data/files.js';
 import { LemurError } from '../errors.js';
 import type { Evaluation, Progress } from '../model.js';
+import type { FitTiming } from '../report/types.js';
 
 export const RUN_FILE = 'run.json';
 export const HISTORY_FILE = 'history.json';
@@ -32,15 +33,8 @@ export interface RunPlan {
   createdAt: string;
 }
 
-export interface FitRecord {
-  startStep: number;
-  endStep: number;
-  steps: number;
-  samples: number;
-  seconds: number;
-  startedAt: string;
-  interrupted: boolean;
-}
+/** One fit() call of a model, as its history records it (the report shows the same). */
+export type FitRecord = FitTiming;
 
 export interface History {
   format: 'lemur-history';

@@ -244,6 +244,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
             o.Set("user", export_tensor(e, out->user));
             o.Set("doc", export_tensor(e, out->doc));
             if (out->cold.defined()) o.Set("cold", export_tensor(e, out->cold));
+            if (out->query_embeddings.defined()) o.Set("queryEmbeddings", export_tensor(e, out->query_embeddings));
             o.Set("targetMisses", static_cast<double>(out->target_misses));
             return o;
           });
@@ -328,19 +329,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
   }
 
   Napi::Value Trace(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto entries = executor_->trace();
-    Napi::Array a = Napi::Array::New(env, entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("id", static_cast<double>(entries[i].id));
-      o.Set("label", entries[i].label);
-      o.Set("startMs", entries[i].start_ms);
-      o.Set("endMs", entries[i].end_ms);
-      o.Set("failed", entries[i].failed);
-      a.Set(static_cast<uint32_t>(i), o);
-    }
-    return a;
+    return executor_->trace_js(info.Env());
   }
 
   std::shared_ptr<State> state_ = std::make_shared<State>();

@@ -72,19 +72,7 @@ class QueueObject : public Napi::ObjectWrap<QueueObject> {
   }
 
   Napi::Value Trace(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto entries = executor_->trace();
-    Napi::Array a = Napi::Array::New(env, entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("id", static_cast<double>(entries[i].id));
-      o.Set("label", entries[i].label);
-      o.Set("startMs", entries[i].start_ms);
-      o.Set("endMs", entries[i].end_ms);
-      o.Set("failed", entries[i].failed);
-      a.Set(static_cast<uint32_t>(i), o);
-    }
-    return a;
+    return executor_->trace_js(info.Env());
   }
 
   Napi::Value Pending(const Napi::CallbackInfo& info) {

@@ -131,4 +131,19 @@ std::vector<SerialExecutor::TraceEntry> SerialExecutor::trace() const {
   return {trace_.begin(), trace_.end()};
 }
 
+Napi::Array SerialExecutor::trace_js(Napi::Env env) const {
+  auto entries = trace();
+  Napi::Array a = Napi::Array::New(env, entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", static_cast<double>(entries[i].id));
+    o.Set("label", entries[i].label);
+    o.Set("startMs", entries[i].start_ms);
+    o.Set("endMs", entries[i].end_ms);
+    o.Set("failed", entries[i].failed);
+    a.Set(static_cast<uint32_t>(i), o);
+  }
+  return a;
+}
+
 }  // namespace lemur

@@ -41,6 +41,8 @@ class SerialExecutor {
 
   size_t pending() const { return pending_; }
   std::vector<TraceEntry> trace() const;
+  // The trace as a JS array of { id, label, startMs, endMs, failed }.
+  Napi::Array trace_js(Napi::Env env) const;
   // Stops the thread after the queued tasks; idempotent. Called at environment teardown too.
   void shutdown();
 

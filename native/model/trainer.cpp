@@ -206,6 +206,7 @@ PredictBatch Trainer::predict_step(data::BatchLoader& loader, bool encode_missin
   pb.doc = host.doc;
   pb.cold = host.cold;
   pb.target_misses = out.target_misses;
+  if (out.q.defined()) pb.query_embeddings = out.q.to(at::kCPU, at::kFloat);
   return pb;
 }
 

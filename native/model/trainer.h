@@ -30,6 +30,7 @@ struct PredictBatch {
   bool done = false;
   at::Tensor scores;  // [B] float32 probabilities
   at::Tensor logits, labels, rows, query, user, doc, cold;
+  at::Tensor query_embeddings;  // [B, e] float32 (models with content encoders)
   int64_t target_misses = 0;
 };
 

@@ -10,8 +10,8 @@ describe('the ladder on cold-start documents', () => {
   const coldAuc = async (preset: PresetName) => {
     const m = await Lemur.create(data, { ...TINY, preset, train: { batchSize: 128, epochs: 4 } });
     await m.fit();
-    const ev = await m.evaluate('test');
-    return { cold: ev.coldStart!.auc, warm: ev.warm!.auc, all: ev.all.auc };
+    const ev = await m.evaluate('test', { retrieval: { k: 10 } });
+    return { cold: ev.coldStart!.auc, warm: ev.warm!.auc, all: ev.all.auc, retrieval: ev.retrieval };
   };
 
   it('LEMUR beats the ID-only preset clearly on cold-start documents', async () => {
@@ -21,5 +21,6 @@ describe('the ladder on cold-start documents', () => {
     expect(idOnly.cold).toBeLessThan(0.58); // an unseen document id carries no signal
     expect(lemur.cold).toBeGreaterThan(idOnly.cold + 0.08);
     expect(lemur.all).toBeGreaterThan(idOnly.all);
+    expect(idOnly.retrieval).toBeUndefined(); // no towers to retrieve with
   });
 });

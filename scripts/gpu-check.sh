@@ -1,0 +1,23 @@
+#!/bin/sh
+# GPU validation in one go, for a CUDA machine with PyTorch and no Node (see README, "GPU"):
+# builds the addon against the machine's PyTorch (CUDA), runs the test suite (its CUDA
+# parity tests run there) and the kernel and training benchmarks. Results under $OUT (or
+# ./gpu-results). From the repository root, after `source .portable/unpack.sh`.
+set -u
+out=${OUT:-gpu-results}
+mkdir -p "$out"
+status=0
+run() { # name, command...
+  name=$1; shift
+  echo "== $name: $*"
+  "$@" > "$out/$name.log" 2>&1 || { status=1; echo "   failed (see $out/$name.log)"; }
+  tail -n 30 "$out/$name.log"
+}
+run build node scripts/install.mjs --build-from-source
+run info node dist/cli.js info
+run test-native npx vitest run test/native
+run test-model npx vitest run test/model
+run bench-kernels node bench/kernels.mjs --device cuda --json "$out/kernels.json"
+run bench-train node bench/train.mjs --device cuda --size gpu --steps 30 --json "$out/train.json"
+run bench-data node bench/data.mjs
+exit $status

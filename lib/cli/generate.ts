@@ -3,6 +3,7 @@ import { Command } from 'commander';
 
 import type { ImportResult } from '../data/dataset.js';
 import { generateDataset, type GeneratorOptions } from '../data/generator.js';
+import { exitOnInterrupt } from './interrupt.js';
 import { count, duration, refuseExisting, fraction, integer, print, say } from './common.js';
 
 interface GenerateFlags {
@@ -75,7 +76,9 @@ export function generateCommand(): Command {
       for (const k of Object.keys(options) as (keyof GeneratorOptions)[]) if (options[k] === undefined) delete options[k];
       refuseExisting(out, f.overwrite);
       say(`generating ${out}...`);
+      const release = exitOnInterrupt(say, out);
       const r = await generateDataset(out, options);
+      release();
       print(`wrote ${r.dir} in ${duration(r.seconds)}: ${describeDataset(r)}`);
     });
 }

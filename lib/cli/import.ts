@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 
 import { importMovielens, type MovielensOptions } from '../data/movielens.js';
+import { exitOnInterrupt } from './interrupt.js';
 import { count, duration, refuseExisting, fraction, integer, print, say, warn } from './common.js';
 import { describeDataset } from './generate.js';
 
@@ -50,7 +51,9 @@ export function importCommand(): Command {
       for (const k of Object.keys(options) as (keyof MovielensOptions)[]) if (options[k] === undefined) delete options[k];
       refuseExisting(out, f.overwrite);
       say(`importing ${source} into ${out}...`);
+      const release = exitOnInterrupt(say, out);
       const r = await importMovielens(source, out, options);
+      release();
       const img = r.images ? `; posters: ${count(r.images.decoded)} of ${count(r.images.total)} decoded` : '';
       print(`wrote ${r.dir} in ${duration(r.seconds)}: ${describeDataset(r)}${img}`);
     });

@@ -29,3 +29,16 @@ export function onInterrupt(firstMessage: () => string, write: (line: string) =>
     dispose: () => void process.off('SIGINT', handler),
   };
 }
+
+/**
+ * Ctrl-C while writing a dataset: exit at once (status 130). The folder being built is a
+ * temporary one, removed on exit (see buildFolderAtomically), so nothing partial is left.
+ */
+export function exitOnInterrupt(write: (line: string) => void, what: string): () => void {
+  const handler = () => {
+    write(`lemur: interrupted: ${what} not written`);
+    process.exit(130);
+  };
+  process.once('SIGINT', handler);
+  return () => void process.off('SIGINT', handler);
+}

@@ -3,7 +3,7 @@
  * folder behind. Files go to a temporary name in the same folder, are fsynced and renamed;
  * a dataset is built in `<out>.tmp-<pid>` and the folder is renamed at the end.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { DataError } from '../errors.js';
@@ -55,12 +55,50 @@ export interface FolderOptions {
  * Runs `build` on an empty temporary folder `<out>.tmp-<pid>` and renames it to `out` when
  * it succeeds; on failure the temporary folder is removed and `out` is untouched.
  */
+// Temporary folders still being built: removed if the process exits first (process.exit,
+// e.g. after Ctrl-C in the CLI), so an interrupted import leaves nothing behind.
+const building = new Set<string>();
+let exitHookInstalled = false;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes `<target>.tmp-<pid>` folders left by processes that died while building them. */
+function removeDeadTemporaries(target: string): void {
+  const dir = dirname(target), prefix = `${basename(target)}.tmp-`;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.startsWith(prefix)) continue;
+    const pid = Number(e.slice(prefix.length));
+    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) rmSync(join(dir, e), { recursive: true, force: true });
+  }
+}
+
 export async function buildFolderAtomically<T>(out: string, options: FolderOptions, build: (tmp: string) => Promise<T>): Promise<T> {
   const target = resolve(out);
   if (existsSync(target) && !options.overwrite) throw new DataError('already exists; pass overwrite: true to replace it', target);
+  removeDeadTemporaries(target);
   const tmp = `${target}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const t of building) rmSync(t, { recursive: true, force: true });
+    });
+  }
+  building.add(tmp);
   let result: T;
   try {
     result = await build(tmp);
@@ -77,6 +115,8 @@ export async function buildFolderAtomically<T>(out: string, options: FolderOptio
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    building.delete(tmp);
   }
   fsyncDir(dirname(target));
   return result;

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <set>
 
 #include "core/js_error.h"
 #include "ops/expand_rows/expand_rows.h"
@@ -177,13 +178,13 @@ double LemurModelImpl::staleness_probe(int64_t n, const data::DocumentTable& doc
   const int64_t w = written.numel();
   if (w == 0) return 0.0;
   n = std::min(n, w);
-  // a seeded sample of written rows (partial Fisher-Yates over their positions)
-  std::vector<int64_t> pick(w);
-  for (int64_t i = 0; i < w; ++i) pick[i] = i;
-  for (int64_t i = 0; i < n; ++i) {
-    std::uniform_int_distribution<int64_t> d(i, w - 1);
-    std::swap(pick[i], pick[d(rng)]);
+  // n distinct written rows, seeded (Floyd's algorithm: O(n), whatever the bank's size)
+  std::set<int64_t> chosen;
+  for (int64_t j = w - n; j < w; ++j) {
+    int64_t t = std::uniform_int_distribution<int64_t>(0, j)(rng);
+    chosen.insert(chosen.count(t) ? j : t);
   }
+  std::vector<int64_t> pick(chosen.begin(), chosen.end());
   at::Tensor sel = at::from_blob(pick.data(), {n}, at::kLong).clone();
   at::Tensor ids = written.index_select(0, sel);
   at::Tensor fresh = encode_documents(ids, docs).to(at::kFloat);

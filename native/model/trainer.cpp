@@ -143,10 +143,10 @@ StepStats Trainer::train_step(data::BatchLoader& loader) {
   auto t_opt = Clock::now();
   const double scale = learning_rate_scale();
   {
-    double sq = 0;
+    at::Tensor sq = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(dev));
     for (auto& p : model_->encoder_parameters())
-      if (p.grad().defined()) sq += p.grad().to(at::kDouble).pow(2).sum().item<double>();
-    st.encoder_grad_norm = std::sqrt(sq);
+      if (p.grad().defined()) sq += p.grad().to(at::kDouble).pow(2).sum();
+    st.encoder_grad_norm = std::sqrt(sq.item<double>());  // one host sync, not one per tensor
   }
   std::vector<at::Tensor> with_grad;
   for (auto& p : clip_params_)

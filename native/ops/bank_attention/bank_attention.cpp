@@ -26,12 +26,7 @@ BankAttentionInputs bank_attention_check(const at::Tensor& q, const at::Tensor& 
     throw UserError(op + ": q's last dim must be the bank width, got q " + c10::str(q.sizes()) +
                     " and bank " + c10::str(bank.sizes()));
   if (q.size(2) < 1) throw UserError(op + ": the bank width must be positive");
-  if (written.dim() != 1 || written.size(0) != bank.size(0))
-    throw UserError(op + ": written must be [N] = [" + std::to_string(bank.size(0)) +
-                    "], got shape " + c10::str(written.sizes()));
-  if (written.scalar_type() != at::kByte && written.scalar_type() != at::kBool)
-    throw UserError(op + ": written must be uint8 (or bool), got " +
-                    std::string(c10::toString(written.scalar_type())));
+  check_written(written, bank, op);
   if (bank.device() != q.device() || written.device() != q.device() || ids.device() != q.device())
     throw UserError(op + ": q, bank, written and ids must be on one device, got " + q.device().str() +
                     ", " + bank.device().str() + ", " + written.device().str() + " and " +

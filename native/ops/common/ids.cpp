@@ -45,4 +45,16 @@ int bits_for(int64_t n) {
   return bits;
 }
 
+void check_written(const at::Tensor& written, const at::Tensor& bank, const std::string& what) {
+  if (written.dim() != 1 || written.size(0) != bank.size(0))
+    throw UserError(what + ": written must be [N] = [" + std::to_string(bank.size(0)) + "], got shape " +
+                    c10::str(written.sizes()));
+  if (written.scalar_type() != at::kByte && written.scalar_type() != at::kBool)
+    throw UserError(what + ": written must be uint8 (or bool), got " +
+                    std::string(c10::toString(written.scalar_type())));
+  if (written.device() != bank.device())
+    throw UserError(what + ": bank and written must be on one device, got " + bank.device().str() + " and " +
+                    written.device().str());
+}
+
 }  // namespace lemur::ops

@@ -14,6 +14,10 @@ namespace lemur::ops {
 at::Tensor checked_ids(const at::Tensor& ids, int64_t n, const std::string& what,
                        const std::string& name);
 
+// Checks a memory bank's written flags: uint8 (or bool) [N] for a bank of N rows, on the
+// bank's device. Messages start with `what`.
+void check_written(const at::Tensor& written, const at::Tensor& bank, const std::string& what);
+
 // The number of bits needed to hold values in [0, n) (at least 1): the key width to sort on.
 int bits_for(int64_t n);
 

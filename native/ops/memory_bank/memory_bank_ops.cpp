@@ -18,15 +18,7 @@ void check_bank(const at::Tensor& bank, const at::Tensor& written, const std::st
   if (!at::isFloatingType(bank.scalar_type()))
     throw UserError(op + ": bank must be floating point, got " +
                     std::string(c10::toString(bank.scalar_type())));
-  if (written.dim() != 1 || written.size(0) != bank.size(0))
-    throw UserError(op + ": written must be [N] = [" + std::to_string(bank.size(0)) +
-                    "], got shape " + c10::str(written.sizes()));
-  if (written.scalar_type() != at::kByte && written.scalar_type() != at::kBool)
-    throw UserError(op + ": written must be uint8 (or bool), got " +
-                    std::string(c10::toString(written.scalar_type())));
-  if (written.device() != bank.device())
-    throw UserError(op + ": bank and written must be on one device, got " + bank.device().str() +
-                    " and " + written.device().str());
+  check_written(written, bank, op);
   if (bank.is_cuda() && bank.scalar_type() != at::kFloat && bank.scalar_type() != at::kHalf &&
       bank.scalar_type() != at::kBFloat16)
     throw UserError(op + ": on CUDA, bank must be float32, float16 or bfloat16, got " +

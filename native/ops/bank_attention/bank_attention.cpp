@@ -83,9 +83,9 @@ cuda::BankAttentionLaunch launch_args(const BankAttentionInputs& in, double scal
 std::tuple<at::Tensor, at::Tensor> bank_attention_forward(const BankAttentionInputs& in, double scale) {
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
-    const int rows = cuda::attention_forward_rows_per_block(cuda::dtype_of(in.q), cuda::dtype_of(in.bank),
-                                                            in.q.size(2), in.q.size(2),
-                                                            max_length(in.q_row_offsets_cpu));
+    const int rows = cuda::attention_query_rows_per_block(cuda::dtype_of(in.q), cuda::dtype_of(in.bank),
+                                                          in.q.size(2), in.q.size(2),
+                                                          max_length(in.q_row_offsets_cpu));
     at::Tensor tiles_cpu = tile_offsets(in.q_row_offsets_cpu, rows);
     const int64_t num_tiles = tiles_cpu.data_ptr<int64_t>()[tiles_cpu.numel() - 1];
     at::Tensor tiles = tiles_cpu.to(in.q.device());
@@ -109,7 +109,9 @@ at::Tensor bank_attention_backward(const BankAttentionInputs& in, const at::Tens
   at::Tensor grad_out = grad_out_in.to(out.device(), out.scalar_type()).contiguous();
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
-    const int rows = cuda::attention_rows_per_block(max_length(in.q_row_offsets_cpu));
+    const int rows = cuda::attention_query_rows_per_block(cuda::dtype_of(in.q), cuda::dtype_of(in.bank),
+                                                          in.q.size(2), in.q.size(2),
+                                                          max_length(in.q_row_offsets_cpu));
     at::Tensor tiles_cpu = tile_offsets(in.q_row_offsets_cpu, rows);
     const int64_t num_tiles = tiles_cpu.data_ptr<int64_t>()[tiles_cpu.numel() - 1];
     at::Tensor tiles = tiles_cpu.to(in.q.device());

@@ -112,8 +112,8 @@ std::tuple<at::Tensor, at::Tensor> ragged_attention_forward(const RaggedAttentio
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
     const cuda::DType dt = cuda::dtype_of(in.q);
-    const int rows = cuda::attention_forward_rows_per_block(dt, dt, in.q.size(2), in.v.size(2),
-                                                            max_length(in.q_offsets_cpu));
+    const int rows = cuda::attention_query_rows_per_block(dt, dt, in.q.size(2), in.v.size(2),
+                                                          max_length(in.q_offsets_cpu));
     at::Tensor tiles_cpu = tile_offsets(in.q_offsets_cpu, rows);
     const int64_t num_tiles = tiles_cpu.data_ptr<int64_t>()[tiles_cpu.numel() - 1];
     at::Tensor tiles = tiles_cpu.to(in.q.device());
@@ -138,7 +138,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward(
   at::Tensor grad_out = grad_out_in.to(out.device(), out.scalar_type()).contiguous();
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
-    const int rows = cuda::attention_rows_per_block(max_length(in.q_offsets_cpu));
+    const cuda::DType dt = cuda::dtype_of(in.q);
+    const int rows = cuda::attention_query_rows_per_block(dt, dt, in.q.size(2), in.v.size(2),
+                                                          max_length(in.q_offsets_cpu));
     at::Tensor q_tiles_cpu = tile_offsets(in.q_offsets_cpu, rows);
     at::Tensor k_tiles_cpu = tile_offsets(in.k_offsets_cpu, cuda::kAttentionKeysPerBlock);
     const int64_t num_q_tiles = q_tiles_cpu.data_ptr<int64_t>()[q_tiles_cpu.numel() - 1];

@@ -148,12 +148,12 @@ static void ragged_case(const std::string& name, DType dt, int64_t heads, int64_
                           batch, heads, d, dv, tq, tk, static_cast<float>(scale)};
   int64_t maxq = 0;
   for (auto n : qlens) maxq = std::max(maxq, n);
-  const int rows = attention_rows_per_block(maxq), frows = attention_forward_rows_per_block(dt, dt, d, dv, maxq);
-  const auto qt = tiles_of(qo, rows), ft = tiles_of(qo, frows), kt = tiles_of(ko, kAttentionKeysPerBlock);
+  const int rows = attention_query_rows_per_block(dt, dt, d, dv, maxq);
+  const auto qt = tiles_of(qo, rows), kt = tiles_of(ko, kAttentionKeysPerBlock);
   const size_t es = dt == DType::F32 ? 4 : 2;
   std::vector<char> out(tq * heads * dv * es), dq(tq * heads * d * es), dk(tk * heads * d * es), dvv(tk * heads * dv * es);
   std::vector<float> lse(tq * heads), dd(tq * heads);
-  ragged_attention_forward(L, ft.data(), ft.back(), frows, out.data(), lse.data(), nullptr);
+  ragged_attention_forward(L, qt.data(), qt.back(), rows, out.data(), lse.data(), nullptr);
   ragged_attention_backward(L, qt.data(), qt.back(), rows, kt.data(), kt.back(), out.data(), g.ptr(), lse.data(), dd.data(),
                             dq.data(), dk.data(), dvv.data(), nullptr);
   const Ref r = reference(
@@ -190,12 +190,12 @@ static void bank_case(const std::string& name, DType qdt, DType bdt, int64_t hea
                         static_cast<float>(scale)};
   int64_t maxr = 0;
   for (auto n : qlens) maxr = std::max(maxr, n * heads);
-  const int rows = attention_rows_per_block(maxr), frows = attention_forward_rows_per_block(qdt, bdt, e, e, maxr);
-  const auto qt = tiles_of(qro, rows), ft = tiles_of(qro, frows);
+  const int rows = attention_query_rows_per_block(qdt, bdt, e, e, maxr);
+  const auto qt = tiles_of(qro, rows);
   const size_t es = qdt == DType::F32 ? 4 : 2;
   std::vector<char> out(tq * heads * e * es), dq(tq * heads * e * es);
   std::vector<float> lse(tq * heads), dd(tq * heads);
-  bank_attention_forward(L, ft.data(), ft.back(), frows, out.data(), lse.data(), nullptr);
+  bank_attention_forward(L, qt.data(), qt.back(), rows, out.data(), lse.data(), nullptr);
   bank_attention_backward(L, qt.data(), qt.back(), rows, out.data(), g.ptr(), lse.data(), dd.data(), dq.data(), nullptr);
   const Ref r = reference(
       heads, e, e, qo, ko, q.values, [&](int64_t kk, int64_t) { return &bank.values[ids[kk] * e]; },
@@ -275,9 +275,12 @@ int main() {
   ragged_case("ragged bf16 D48 Dv16 (tensor cores)", DType::BF16, 3, 48, 16, {9, 33}, {65, 1}, 0.0);
   ragged_case("ragged bf16 D40 (CUDA cores)", DType::BF16, 2, 40, 40, {7, 3}, {30, 70}, 0.1);
   ragged_case("ragged f16 D64 (tensor cores)", DType::F16, 2, 64, 64, {12, 3}, {100, 7}, 0.1);
+  ragged_case("ragged f16 D32 Dv64 (tensor cores)", DType::F16, 2, 32, 64, {17, 40, 2, 0}, {300, 33, 0, 9}, 0.05);
+  ragged_case("ragged bf16 D16 tile edges (tensor cores)", DType::BF16, 1, 16, 16, {5, 64, 65, 16}, {17, 129, 64, 16}, 0.0);
   bank_case("bank f32/f32 E32", DType::F32, DType::F32, 4, 32, {3, 0, 20, 2}, {40, 10, 90, 0}, 60);
   bank_case("bank f32/bf16 E20", DType::F32, DType::BF16, 3, 20, {5, 2}, {70, 9}, 30);
   bank_case("bank bf16/bf16 E64 (tensor cores)", DType::BF16, DType::BF16, 8, 64, {2, 9}, {33, 80}, 100);
+  bank_case("bank f16/f16 E128 (tensor cores)", DType::F16, DType::F16, 2, 128, {4, 1, 9}, {150, 3, 64}, 70);
   bank_case("bank bf16/bf16 E32 all missing (tensor cores)", DType::BF16, DType::BF16, 2, 32, {3, 4}, {0, 20}, 1);
   rows_cases();
   std::printf("%d passed, %d failed\n", passed, failed);

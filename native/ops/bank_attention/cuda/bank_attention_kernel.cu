@@ -2,7 +2,7 @@
 // values = bank rows read by id inside the kernel (misses masked), queries flattened to
 // [Tq * H, E] rows so that one key tile in shared memory serves every head of the sample.
 #include "ops/bank_attention/cuda/bank_attention_kernel.h"
-#include "ops/common/cuda_attention.cuh"
+#include "ops/common/cuda_attention_launch.cuh"
 
 namespace lemur::cuda {
 namespace {

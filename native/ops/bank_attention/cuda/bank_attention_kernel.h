@@ -22,8 +22,8 @@ struct BankAttentionLaunch {
 };
 
 // out [Tq * H, E], lse [Tq * H] float32. q_tiles: prefix sums of ceil(rows_b / rows_per_block)
-// with rows_per_block = attention_forward_rows_per_block(q_dtype, bank_dtype, E, E, longest
-// row run) (ragged_attention_kernel.h); the backward's with attention_rows_per_block.
+// with rows_per_block = attention_query_rows_per_block(q_dtype, bank_dtype, E, E, longest
+// row run) (ragged_attention_kernel.h), the same for the backward.
 void bank_attention_forward(const BankAttentionLaunch& a, const int64_t* q_tiles,
                             int64_t num_q_tiles, int rows_per_block, void* out, float* lse,
                             void* stream);

@@ -1,6 +1,6 @@
 // CUDA ragged_attention: the flash-style kernels of ops/common/cuda_attention.cuh with keys and
 // values from k/v (per head) and an optional key mask.
-#include "ops/common/cuda_attention.cuh"
+#include "ops/common/cuda_attention_launch.cuh"
 #include "ops/ragged_attention/cuda/ragged_attention_kernel.h"
 
 namespace lemur::cuda {

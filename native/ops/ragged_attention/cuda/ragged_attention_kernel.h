@@ -5,17 +5,17 @@
 
 namespace lemur::cuda {
 
-// Query rows handled by one block of the forward and dq kernels, for the longest query run:
-// 8 per warp, 1 to 8 warps. Tile tables (ops::tile_offsets) are built with this.
+// Query rows handled by one block of the CUDA-core forward and dq kernels, for the longest
+// query run: 8 per warp, 1 to 8 warps.
 inline int attention_rows_per_block(int64_t max_rows) {
   int64_t warps = (max_rows + 7) / 8;
   warps = warps < 1 ? 1 : (warps > 8 ? 8 : warps);
   return static_cast<int>(warps * 8);
 }
-// Query rows per block of the forward kernel: the tensor-core kernel (q, k, v of one 16-bit
-// dtype, d and dv multiples of 16) takes 16 per warp, 1 to 4 warps; otherwise as above. Tile
-// tables for the forward are built with this, for the backward with attention_rows_per_block.
-inline int attention_forward_rows_per_block(DType q, DType kv, int64_t d, int64_t dv, int64_t max_rows) {
+// Query rows per block of the forward and dq kernels: the tensor-core kernels (q, k, v of one
+// 16-bit dtype, d and dv multiples of 16, at most 128) take 16 per warp, 1 to 4 warps; the
+// CUDA-core ones as above. Both passes' tile tables (ops::tile_offsets) are built with this.
+inline int attention_query_rows_per_block(DType q, DType kv, int64_t d, int64_t dv, int64_t max_rows) {
   if (q != kv || q == DType::F32 || d % 16 != 0 || dv % 16 != 0 || d > 128 || dv > 128)
     return attention_rows_per_block(max_rows);
   int64_t warps = (max_rows + 15) / 16;
@@ -39,14 +39,14 @@ struct RaggedAttentionLaunch {
 };
 
 // out [Tq, H, Dv], lse [Tq, H] (float32; -inf for a query without keys). q_tiles: prefix sums
-// of ceil(nq_b / rows_per_block), rows_per_block = attention_forward_rows_per_block(...).
+// of ceil(nq_b / rows_per_block), rows_per_block = attention_query_rows_per_block(...).
 void ragged_attention_forward(const RaggedAttentionLaunch& a, const int64_t* q_tiles,
                               int64_t num_q_tiles, int rows_per_block, void* out, float* lse,
                               void* stream);
 
 // dq [Tq, H, D], dk [Tk, H, D], dv [Tk, H, Dv], every element written. dd: scratch float [Tq, H].
-// k_tiles: prefix sums of ceil(nk_b / kAttentionKeysPerBlock). Deterministic: each output
-// element is computed by one thread, in a fixed order.
+// q_tiles as for the forward; k_tiles: prefix sums of ceil(nk_b / kAttentionKeysPerBlock). Deterministic: each output
+// element is summed by one thread (or one warp's tensor-core accumulator) in a fixed order.
 void ragged_attention_backward(const RaggedAttentionLaunch& a, const int64_t* q_tiles,
                                int64_t num_q_tiles, int rows_per_block, const int64_t* k_tiles,
                                int64_t num_k_tiles, const void* out, const void* grad_out,

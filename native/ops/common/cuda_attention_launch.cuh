@@ -1,0 +1,162 @@
+// Host side of the attention kernels: shared-memory sizes, tile shapes and the choice between
+// the tensor-core kernels (cuda_attention_mma.cuh) and the CUDA-core ones (cuda_attention.cuh).
+// Included by the ragged_attention and bank_attention .cu files only.
+#pragma once
+#include "ops/common/cuda_attention.cuh"
+#include "ops/common/cuda_attention_mma.cuh"
+
+namespace lemur::cuda::attn {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Host side.
+
+inline int pad4(int x) { return (x + 3) & ~3; }
+// A row stride (multiple of 4 floats) whose float4 reads by 8 consecutive lanes from 8
+// consecutive rows hit distinct banks: an odd multiple of 4.
+inline int pad_stride(int w4) { return (w4 % 8 == 0) ? w4 + 4 : w4; }
+inline int chunks_for(int64_t width) { return width <= 32 ? 1 : (width <= 64 ? 2 : 4); }
+inline bool aligned4(const void* p, size_t elem) {
+  return reinterpret_cast<uintptr_t>(p) % (4 * elem) == 0;
+}
+
+template <typename TQ>
+void fill_dims(QueryArgs<TQ>& a) {
+  a.dp = pad4(a.d);
+  a.dvp = pad4(a.dv);
+  a.ks = pad_stride(a.dp);
+  a.vs = pad_stride(a.dvp);
+}
+
+template <typename Kernel>
+void prepare_smem(Kernel kernel, size_t bytes) {
+  if (bytes > static_cast<size_t>(kSmemDefault))
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
+template <typename F>
+void dispatch_chunks(int64_t width, F&& f) {
+  switch (chunks_for(width)) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 4>{}); break;
+  }
+}
+
+// The tensor-core kernels run for 16-bit q/k/v of one dtype with d, dv multiples of 16, at most
+// 128 (see attention_query_rows_per_block in ragged_attention_kernel.h, which must agree).
+inline bool uses_mma(int d, int dv) { return d % 16 == 0 && dv % 16 == 0 && d <= 128 && dv <= 128; }
+
+inline size_t mma_smem_bytes(int warps, int d, int dv, bool shared_kv) {
+  auto a32 = [](size_t x) { return (x + 31) & ~size_t{31}; };
+  const size_t e = 2;  // 16-bit storage
+  size_t bytes = a32(e * warps * kMmaRows * (d + 8)) + a32(e * kFwdKeys * (d + 8)) +
+                 (shared_kv ? 0 : a32(e * kFwdKeys * (dv + 8))) + a32(sizeof(float) * kFwdKeys);
+  const size_t per_warp = a32(sizeof(float) * kMmaRows * (kFwdKeys + 4)) + a32(e * kMmaRows * (kFwdKeys + 8)) +
+                          a32(sizeof(float) * kMmaRows * (dv + 4)) + a32(sizeof(float) * 2 * kMmaRows);
+  return bytes + warps * per_warp;
+}
+
+// Calls f with NT, the register tiles of 16 columns a head dim of `width` needs (2, 4 or 8).
+template <typename F>
+void dispatch_tiles(int64_t width, F&& f) {
+  dispatch_chunks(width, [&](auto cc) { f(std::integral_constant<int, 2 * decltype(cc)::value>{}); });
+}
+
+// 16-byte aligned rows of 16-bit elements (d % 16 == 0 makes every row aligned when the base is).
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+template <typename TQ, typename TK, typename Keys>
+void launch_forward(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int rows_per_block,
+                    cudaStream_t stream) {
+  if (num_tiles == 0 || a.heads == 0) return;
+  if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
+    if (uses_mma(a.d, a.dv)) {
+      const int warps = rows_per_block / kMmaRows;
+      const size_t bytes = mma_smem_bytes(warps, a.d, a.dv, Keys::kShared);
+      const bool qvec = aligned16(a.q);
+      auto kernel = attention_forward_mma_kernel<TQ, Keys>;
+      prepare_smem(kernel, bytes);
+      kernel<<<dim3(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads)), warps * 32, bytes, stream>>>(
+          a, keys, qvec);
+      return;
+    }
+  }
+  fill_dims(a);
+  const int warps = rows_per_block / kRowsPerWarp;
+  const size_t floats = static_cast<size_t>(kFwdKeys) * a.ks + (Keys::kShared ? 0 : kFwdKeys * a.vs) + kFwdKeys +
+                        static_cast<size_t>(warps) * kRowsPerWarp * (a.dp + kFwdKeys);
+  const size_t bytes = floats * sizeof(float);
+  dispatch_chunks(a.d > a.dv ? a.d : a.dv, [&](auto cc) {
+    constexpr int C = decltype(cc)::value;
+    auto kernel = attention_forward_kernel<TQ, TK, C, Keys>;
+    prepare_smem(kernel, bytes);
+    kernel<<<dim3(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads)), warps * 32, bytes, stream>>>(a, keys);
+  });
+}
+
+template <typename T>
+void launch_rowdot(const T* g, const T* o, float* dd, int64_t rows, int width, cudaStream_t stream) {
+  if (rows == 0) return;
+  rowdot_kernel<T><<<blocks_for(rows * 32, 256), 256, 0, stream>>>(g, o, dd, rows, width);
+}
+
+template <typename TQ, typename TK, typename Keys>
+void launch_dq(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int rows_per_block, cudaStream_t stream) {
+  if (num_tiles == 0 || a.heads == 0) return;
+  if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
+    if (uses_mma(a.d, a.dv)) {
+      const int warps = rows_per_block / kMmaRows;
+      const DqMmaLayout layout(warps, a.d, a.dv, Keys::kShared, sizeof(TQ));
+      dispatch_tiles(a.d, [&](auto nt) {
+        auto kernel = attention_dq_mma_kernel<TQ, decltype(nt)::value, Keys>;
+        prepare_smem(kernel, layout.total);
+        const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads));
+        kernel<<<grid, warps * 32, layout.total, stream>>>(a, keys, aligned16(a.q), aligned16(a.grad_out));
+      });
+      return;
+    }
+  }
+  fill_dims(a);
+  const int warps = rows_per_block / kRowsPerWarp;
+  const size_t floats = static_cast<size_t>(kFwdKeys) * a.ks + (Keys::kShared ? 0 : kFwdKeys * a.vs) + kFwdKeys +
+                        static_cast<size_t>(warps) * kRowsPerWarp * (a.dp + a.dvp + kFwdKeys);
+  const size_t bytes = floats * sizeof(float);
+  dispatch_chunks(a.d > a.dv ? a.d : a.dv, [&](auto cc) {
+    constexpr int C = decltype(cc)::value;
+    auto kernel = attention_dq_kernel<TQ, TK, C, Keys>;
+    prepare_smem(kernel, bytes);
+    kernel<<<dim3(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads)), warps * 32, bytes, stream>>>(a, keys);
+  });
+}
+
+template <typename T>
+void launch_dkv(QueryArgs<T> a, const RaggedKeys<T>& keys, int64_t num_tiles, T* dk, T* dv, cudaStream_t stream) {
+  if (num_tiles == 0 || a.heads == 0) return;
+  if constexpr (!std::is_same_v<T, float>) {
+    if (uses_mma(a.d, a.dv)) {
+      const DkvMmaLayout layout(a.d, a.dv, sizeof(T));
+      dispatch_tiles(a.d > a.dv ? a.d : a.dv, [&](auto nt) {
+        auto kernel = attention_dkv_mma_kernel<T, decltype(nt)::value>;
+        prepare_smem(kernel, layout.total);
+        const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads));
+        kernel<<<grid, kDkvMmaWarps * 32, layout.total, stream>>>(a, keys, dk, dv, aligned16(a.q), aligned16(a.grad_out));
+      });
+      return;
+    }
+  }
+  fill_dims(a);
+  const size_t floats = static_cast<size_t>(kDkvKeys) * (a.ks + a.vs) + kDkvKeys +
+                        static_cast<size_t>(kDkvQueries) * (a.dp + a.dvp + 2 * kDkvKeys + 2);
+  const size_t bytes = floats * sizeof(float);
+  dispatch_chunks(a.d > a.dv ? a.d : a.dv, [&](auto cc) {
+    constexpr int C = decltype(cc)::value;
+    auto kernel = attention_dkv_kernel<T, C>;
+    prepare_smem(kernel, bytes);
+    kernel<<<dim3(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads)), kDkvThreads, bytes, stream>>>(
+        a, keys, dk, dv);
+  });
+}
+
+}  // namespace
+}  // namespace lemur::cuda::attn

@@ -1,0 +1,520 @@
+// Tensor-core attention kernels (16-bit q/k/v of one dtype, head dims multiples of 16, <= 128):
+// the same tiling and outputs as the CUDA-core kernels of cuda_attention.cuh, with the matrix
+// products as 16x16x16 wmma products accumulated in fp32. Plain CUDA, included through
+// cuda_attention_launch.cuh.
+#pragma once
+#include <mma.h>
+
+#include "ops/common/cuda_attention.cuh"
+
+namespace lemur::cuda::attn {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Forward on tensor cores (16-bit storage, q/k/v one dtype, head dims multiples of 16): the
+// same tiling as attention_forward_kernel but each warp owns 16 query rows and computes
+// S = Q K^T and O += P V with 16x16x16 wmma products (fp32 accumulation). The fragment layout
+// is opaque, so S, P and the running O go through shared memory: the online softmax reads S,
+// writes P (16-bit) and rescales O rows there. K/V tiles stay in their 16-bit storage type.
+constexpr int kMmaRows = 16;  // query rows per warp
+
+__host__ __device__ __forceinline__ size_t align32(size_t bytes) { return (bytes + 31) & ~size_t{31}; }
+
+// Block-wide copy of `rows` rows of `width` elements (16-byte words when vec) into dst
+// (row stride ld elements); src(r) == nullptr gives a zero row. Columns [width, ld) untouched.
+template <typename T, typename Src>
+__device__ __forceinline__ void copy_rows(T* dst, int ld, int rows, int width, bool vec, Src src) {
+  if (vec) {
+    const int words = width / 8;  // 8 x 16-bit per 16 bytes
+    for (int idx = threadIdx.x; idx < rows * words; idx += blockDim.x) {
+      const int r = idx / words, w = idx - r * words;
+      const T* p = src(r);
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (p != nullptr) v = reinterpret_cast<const uint4*>(p)[w];
+      reinterpret_cast<uint4*>(dst + r * ld)[w] = v;
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < rows * width; idx += blockDim.x) {
+      const int r = idx / width, x = idx - r * width;
+      const T* p = src(r);
+      dst[r * ld + x] = p != nullptr ? p[x] : from_float<T>(0.f);
+    }
+  }
+}
+
+template <typename T, typename Keys>
+__global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T> a, Keys keys, bool qvec) {
+  using namespace nvcuda;
+  extern __shared__ __align__(128) float4 smem_mma[];  // wmma tiles need 32-byte alignment
+  char* base = reinterpret_cast<char*>(smem_mma);
+  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t h = blockIdx.y;
+  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
+  const int64_t qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kMmaRows);
+  const int64_t row0 = qblock + warp * kMmaRows;
+  const int64_t left = a.q_offsets[b + 1] - row0;
+  const int nrows = left <= 0 ? 0 : (left < kMmaRows ? static_cast<int>(left) : kMmaRows);
+  const int64_t qleft = a.q_offsets[b + 1] - qblock;
+  const int block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
+  const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
+  const int ldq = a.d + 8, ldk = a.d + 8, ldv = Keys::kShared ? ldk : a.dv + 8;
+  const int lds = kFwdKeys + 4, ldp = kFwdKeys + 8, ldo = a.dv + 4;
+
+  // Shared memory: Q [16 warps][ldq], K [64][ldk], V [64][ldv] (not in bank mode), valid [64],
+  // then per warp S [16][lds] f32, P [16][ldp] T, O [16][ldo] f32, m [16], l [16].
+  size_t off = 0;
+  T* Qs = reinterpret_cast<T*>(base + off);
+  off += align32(sizeof(T) * warps * kMmaRows * ldq);
+  T* Ks = reinterpret_cast<T*>(base + off);
+  off += align32(sizeof(T) * kFwdKeys * ldk);
+  T* Vs = Ks;
+  if (!Keys::kShared) {
+    Vs = reinterpret_cast<T*>(base + off);
+    off += align32(sizeof(T) * kFwdKeys * ldv);
+  }
+  float* valid = reinterpret_cast<float*>(base + off);
+  off += align32(sizeof(float) * kFwdKeys);
+  const size_t per_warp = align32(sizeof(float) * kMmaRows * lds) + align32(sizeof(T) * kMmaRows * ldp) +
+                          align32(sizeof(float) * kMmaRows * ldo) + align32(sizeof(float) * 2 * kMmaRows);
+  char* mine = base + off + warp * per_warp;
+  float* Sw = reinterpret_cast<float*>(mine);
+  mine += align32(sizeof(float) * kMmaRows * lds);
+  T* Pw = reinterpret_cast<T*>(mine);
+  mine += align32(sizeof(T) * kMmaRows * ldp);
+  float* Ow = reinterpret_cast<float*>(mine);
+  mine += align32(sizeof(float) * kMmaRows * ldo);
+  float* mrow = reinterpret_cast<float*>(mine);
+  float* lrow = mrow + kMmaRows;
+
+  copy_rows<T>(Qs, ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
+    return r < block_rows ? a.q + ((qblock + r) * a.heads + h) * a.d : nullptr;
+  });
+  for (int idx = lane; idx < kMmaRows * ldo; idx += 32) Ow[idx] = 0.f;
+  if (lane < kMmaRows) {
+    mrow[lane] = neg_inf();
+    lrow[lane] = 0.f;
+  }
+  __syncwarp();
+  const T* Qw = Qs + warp * kMmaRows * ldq;
+  const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // softmax: 2 lanes per row
+
+  for (int64_t t0 = 0; t0 < nk; t0 += kFwdKeys) {
+    const int n = static_cast<int>(nk - t0 < kFwdKeys ? nk - t0 : kFwdKeys);
+    __syncthreads();  // every warp is done with the previous tile (and Q is loaded)
+    for (int j = threadIdx.x; j < kFwdKeys; j += blockDim.x)
+      valid[j] = (j < n && keys.present(k0 + t0 + j)) ? 1.f : 0.f;
+    __syncthreads();
+    copy_rows<T>(Ks, ldk, kFwdKeys, a.d, keys.kvec16,
+                 [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(k0 + t0 + j, h) : nullptr; });
+    if (!Keys::kShared)
+      copy_rows<T>(Vs, ldv, kFwdKeys, a.dv, keys.vvec16,
+                   [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(k0 + t0 + j, h) : nullptr; });
+    __syncthreads();
+    if (nrows == 0) continue;  // warp-uniform
+
+    // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
+    for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.f);
+      for (int kt = 0; kt < a.d / 16; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Qw + kt * 16, ldq);
+        wmma::load_matrix_sync(fb, Ks + nt * 16 * ldk + kt * 16, ldk);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Sw + nt * 16, acc, lds, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // Online softmax: lanes 2r and 2r+1 own row r, 32 keys each.
+    {
+      float mx = neg_inf();
+      for (int c = c0; c < c0 + kFwdKeys / 2; ++c)
+        if (valid[c] != 0.f) mx = fmaxf(mx, Sw[r * lds + c] * a.scale);
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      const float m_old = mrow[r];
+      const float m_new = fmaxf(m_old, mx);
+      const float alpha = m_new == neg_inf() ? 1.f : __expf(m_old - m_new);
+      float sum = 0.f;
+      for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
+        const float p = (valid[c] != 0.f && m_new != neg_inf()) ? __expf(Sw[r * lds + c] * a.scale - m_new) : 0.f;
+        Pw[r * ldp + c] = from_float<T>(p);
+        sum += p;
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      __syncwarp();
+      if ((lane & 1) == 0) {
+        lrow[r] = lrow[r] * alpha + sum;
+        mrow[r] = m_new;
+      }
+      if (alpha != 1.f)
+        for (int e = lane & 1; e < a.dv; e += 2) Ow[r * ldo + e] *= alpha;
+    }
+    __syncwarp();
+
+    // O += P V.
+    for (int nt = 0; nt < a.dv / 16; ++nt) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::load_matrix_sync(acc, Ow + nt * 16, ldo, wmma::mem_row_major);
+      for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+        wmma::load_matrix_sync(fa, Pw + kt * 16, ldp);
+        wmma::load_matrix_sync(fb, Vs + kt * 16 * ldv + nt * 16, ldv);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Ow + nt * 16, acc, ldo, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+
+  // Epilogue: lanes 2r and 2r+1 write row r.
+  if (r < nrows) {
+    const float l = lrow[r];
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int64_t row = (row0 + r) * a.heads + h;
+    for (int e = lane & 1; e < a.dv; e += 2) a.out[row * a.dv + e] = from_float<T>(Ow[r * ldo + e] * inv);
+    if ((lane & 1) == 0) a.lse[row] = l > 0.f ? mrow[r] + logf(l) : neg_inf();
+  }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// dq on tensor cores: the tiling of attention_forward_mma_kernel (16 query rows per warp, key
+// tiles of 64 shared by the block). Per tile and warp: S = Q K^T and dP = dO V^T (wmma, to
+// shared memory), dS = P (dP - dd) with P = exp(scale S - lse) (16-bit, as FlashAttention-2
+// does), then dQ += dS K with the dQ accumulators held in registers across tiles (no online
+// rescaling is needed in the backward). NT >= d / 16 is the compile-time bound on dQ tiles.
+struct DqMmaLayout {
+  int ldq, ldg, ldk, ldv, lds, ldp, ldo;         // row strides, elements
+  size_t q, g, k, v, valid, warp0, per_warp;     // byte offsets from the start / per warp
+  size_t s, dp, ds, stats, total;                // within a warp's area; total bytes
+  __host__ __device__ DqMmaLayout(int warps, int d, int dv, bool shared_kv, size_t elem) {
+    ldq = ldk = d + 8;
+    ldg = dv + 8;
+    ldv = shared_kv ? ldk : dv + 8;
+    lds = kFwdKeys + 4;
+    ldp = kFwdKeys + 8;
+    ldo = d + 4;  // the dQ epilogue reuses the S and dP area
+    q = 0;
+    g = q + align32(elem * warps * kMmaRows * ldq);
+    k = g + align32(elem * warps * kMmaRows * ldg);
+    v = k + align32(elem * kFwdKeys * ldk);
+    valid = v + (shared_kv ? 0 : align32(elem * kFwdKeys * ldv));
+    warp0 = valid + align32(sizeof(float) * kFwdKeys);
+    const size_t s_bytes = align32(sizeof(float) * kMmaRows * lds);
+    const size_t o_bytes = align32(sizeof(float) * kMmaRows * ldo);
+    s = 0;
+    dp = s_bytes;
+    ds = (2 * s_bytes > o_bytes ? 2 * s_bytes : o_bytes);
+    stats = ds + align32(elem * kMmaRows * ldp);
+    per_warp = stats + align32(sizeof(float) * 2 * kMmaRows);
+    total = warp0 + warps * per_warp;
+  }
+};
+
+template <typename T, int NT, typename Keys>
+__global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, Keys keys, bool qvec, bool gvec) {
+  using namespace nvcuda;
+  extern __shared__ __align__(128) float4 smem_mma[];
+  char* base = reinterpret_cast<char*>(smem_mma);
+  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t h = blockIdx.y;
+  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
+  const int64_t qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kMmaRows);
+  const int64_t row0 = qblock + warp * kMmaRows;
+  const int64_t left = a.q_offsets[b + 1] - row0;
+  const int nrows = left <= 0 ? 0 : (left < kMmaRows ? static_cast<int>(left) : kMmaRows);
+  const int64_t qleft = a.q_offsets[b + 1] - qblock;
+  const int block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
+  const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
+  const DqMmaLayout L(warps, a.d, a.dv, Keys::kShared, sizeof(T));
+
+  T* Qs = reinterpret_cast<T*>(base + L.q);
+  T* Gs = reinterpret_cast<T*>(base + L.g);
+  T* Ks = reinterpret_cast<T*>(base + L.k);
+  T* Vs = Keys::kShared ? Ks : reinterpret_cast<T*>(base + L.v);
+  float* valid = reinterpret_cast<float*>(base + L.valid);
+  char* mine = base + L.warp0 + warp * L.per_warp;
+  float* Sw = reinterpret_cast<float*>(mine + L.s);
+  float* DPw = reinterpret_cast<float*>(mine + L.dp);
+  T* DSw = reinterpret_cast<T*>(mine + L.ds);
+  float* lse_w = reinterpret_cast<float*>(mine + L.stats);
+  float* dd_w = lse_w + kMmaRows;
+
+  copy_rows<T>(Qs, L.ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
+    return r < block_rows ? a.q + ((qblock + r) * a.heads + h) * a.d : nullptr;
+  });
+  copy_rows<T>(Gs, L.ldg, warps * kMmaRows, a.dv, gvec, [&](int r) -> const T* {
+    return r < block_rows ? a.grad_out + ((qblock + r) * a.heads + h) * a.dv : nullptr;
+  });
+  if (lane < kMmaRows) {
+    const int64_t row = (row0 + lane) * a.heads + h;
+    lse_w[lane] = lane < nrows ? a.lse[row] : neg_inf();
+    dd_w[lane] = lane < nrows ? a.dd[row] : 0.f;
+  }
+  const T* Qw = Qs + warp * kMmaRows * L.ldq;
+  const T* Gw = Gs + warp * kMmaRows * L.ldg;
+  const int dt = a.d / 16, dvt = a.dv / 16;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> dq_acc[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) wmma::fill_fragment(dq_acc[nt], 0.f);
+  const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // dS: 2 lanes per row
+
+  for (int64_t t0 = 0; t0 < nk; t0 += kFwdKeys) {
+    const int n = static_cast<int>(nk - t0 < kFwdKeys ? nk - t0 : kFwdKeys);
+    __syncthreads();  // every warp is done with the previous tile (and Q, dO are loaded)
+    for (int j = threadIdx.x; j < kFwdKeys; j += blockDim.x)
+      valid[j] = (j < n && keys.present(k0 + t0 + j)) ? 1.f : 0.f;
+    __syncthreads();
+    copy_rows<T>(Ks, L.ldk, kFwdKeys, a.d, keys.kvec16,
+                 [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(k0 + t0 + j, h) : nullptr; });
+    if (!Keys::kShared)
+      copy_rows<T>(Vs, L.ldv, kFwdKeys, a.dv, keys.vvec16,
+                   [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(k0 + t0 + j, h) : nullptr; });
+    __syncthreads();
+    if (nrows == 0) continue;  // warp-uniform
+
+    // S = Q K^T and dP = dO V^T for this warp's 16 rows and the tile's 64 keys.
+    for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.f);
+      for (int kt = 0; kt < dt; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Qw + kt * 16, L.ldq);
+        wmma::load_matrix_sync(fb, Ks + nt * 16 * L.ldk + kt * 16, L.ldk);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(Sw + nt * 16, acc, L.lds, wmma::mem_row_major);
+      wmma::fill_fragment(acc, 0.f);
+      for (int kt = 0; kt < dvt; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Gw + kt * 16, L.ldg);
+        wmma::load_matrix_sync(fb, Vs + nt * 16 * L.ldv + kt * 16, L.ldv);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(DPw + nt * 16, acc, L.lds, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // dS = P (dP - dd), P recomputed from the forward's log-sum-exp; absent keys give 0.
+    {
+      const float lse = lse_w[r], dd = dd_w[r];
+      for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
+        const float p = (valid[c] != 0.f && lse != neg_inf()) ? __expf(Sw[r * L.lds + c] * a.scale - lse) : 0.f;
+        DSw[r * L.ldp + c] = from_float<T>(p * (DPw[r * L.lds + c] - dd));
+      }
+    }
+    __syncwarp();
+
+    // dQ += dS K.
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      if (nt < dt) {
+        for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+          wmma::load_matrix_sync(fa, DSw + kt * 16, L.ldp);
+          wmma::load_matrix_sync(fb, Ks + kt * 16 * L.ldk + nt * 16, L.ldk);
+          wmma::mma_sync(dq_acc[nt], fa, fb, dq_acc[nt]);
+        }
+      }
+    }
+    __syncwarp();
+  }
+
+  // Epilogue: scale * dQ through the warp's S/dP area, stored row-contiguously (coalesced).
+  if (nrows == 0) return;
+  float* Ow = Sw;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+    if (nt < dt) wmma::store_matrix_sync(Ow + nt * 16, dq_acc[nt], L.ldo, wmma::mem_row_major);
+  __syncwarp();
+  for (int idx = lane; idx < nrows * a.d; idx += 32) {
+    const int rr = idx / a.d, x = idx - rr * a.d;
+    a.dq[((row0 + rr) * a.heads + h) * a.d + x] = from_float<T>(Ow[rr * L.ldo + x] * a.scale);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dk/dv on tensor cores (ragged_attention only): one block of 2 warps per (sample, tile of 32
+// keys, head), each warp owning 16 keys, looping over the sample's queries in chunks of 16
+// (shared by the block). Per chunk: S^T = K Q^T and dP^T = V dO^T (wmma), P^T and
+// dS^T = P^T (dP^T - dd) in 16-bit, then dV += P^T dO and dK += dS^T Q into register
+// accumulators. Each key's gradient is summed by one warp in query order: deterministic.
+constexpr int kDkvMmaWarps = kDkvKeys / kMmaRows;
+
+struct DkvMmaLayout {
+  int ldk, ldv, ldq, ldg, lds, ldp, ldo;  // row strides, elements
+  size_t k, v, valid, q, g, stats, warp0, per_warp;
+  size_t st, dpt, pt, dst, o, total;
+  __host__ __device__ DkvMmaLayout(int d, int dv, size_t elem) {
+    ldk = ldq = d + 8;
+    ldv = ldg = dv + 8;
+    lds = kMmaRows + 4;
+    ldp = kMmaRows + 8;
+    ldo = (d > dv ? d : dv) + 4;
+    k = 0;
+    v = k + align32(elem * kDkvKeys * ldk);
+    valid = v + align32(elem * kDkvKeys * ldv);
+    q = valid + align32(sizeof(float) * kDkvKeys);
+    g = q + align32(elem * kMmaRows * ldq);
+    stats = g + align32(elem * kMmaRows * ldg);
+    warp0 = stats + align32(sizeof(float) * 2 * kMmaRows);
+    st = 0;
+    dpt = st + align32(sizeof(float) * kMmaRows * lds);
+    pt = dpt + align32(sizeof(float) * kMmaRows * lds);
+    dst = pt + align32(elem * kMmaRows * ldp);
+    o = dst + align32(elem * kMmaRows * ldp);
+    per_warp = o + align32(sizeof(float) * kMmaRows * ldo);
+    total = warp0 + kDkvMmaWarps * per_warp;
+  }
+};
+
+template <typename T, int NT>
+__global__ void __launch_bounds__(kDkvMmaWarps * 32)
+    attention_dkv_mma_kernel(QueryArgs<T> a, RaggedKeys<T> keys, T* __restrict__ dk, T* __restrict__ dv, bool qvec,
+                             bool gvec) {
+  using namespace nvcuda;
+  extern __shared__ __align__(128) float4 smem_mma[];
+  char* base = reinterpret_cast<char*>(smem_mma);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t h = blockIdx.y;
+  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
+  const int64_t kb = a.k_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * kDkvKeys;
+  const int64_t kleft = a.k_offsets[b + 1] - kb;
+  const int n = kleft < kDkvKeys ? static_cast<int>(kleft) : kDkvKeys;
+  const DkvMmaLayout L(a.d, a.dv, sizeof(T));
+
+  T* Ks = reinterpret_cast<T*>(base + L.k);
+  T* Vs = reinterpret_cast<T*>(base + L.v);
+  float* valid = reinterpret_cast<float*>(base + L.valid);
+  T* Qc = reinterpret_cast<T*>(base + L.q);
+  T* Gc = reinterpret_cast<T*>(base + L.g);
+  float* lse_c = reinterpret_cast<float*>(base + L.stats);
+  float* dd_c = lse_c + kMmaRows;
+  char* mine = base + L.warp0 + warp * L.per_warp;
+  float* STw = reinterpret_cast<float*>(mine + L.st);
+  float* DPTw = reinterpret_cast<float*>(mine + L.dpt);
+  T* PTw = reinterpret_cast<T*>(mine + L.pt);
+  T* DSTw = reinterpret_cast<T*>(mine + L.dst);
+  float* Ow = reinterpret_cast<float*>(mine + L.o);
+
+  for (int j = threadIdx.x; j < kDkvKeys; j += blockDim.x) valid[j] = (j < n && keys.present(kb + j)) ? 1.f : 0.f;
+  __syncthreads();
+  copy_rows<T>(Ks, L.ldk, kDkvKeys, a.d, keys.kvec16,
+               [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(kb + j, h) : nullptr; });
+  copy_rows<T>(Vs, L.ldv, kDkvKeys, a.dv, keys.vvec16,
+               [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(kb + j, h) : nullptr; });
+  const T* Kw = Ks + warp * kMmaRows * L.ldk;
+  const T* Vw = Vs + warp * kMmaRows * L.ldv;
+  const float* valid_w = valid + warp * kMmaRows;
+  const int dt = a.d / 16, dvt = a.dv / 16;
+  const int nw = n - warp * kMmaRows <= 0 ? 0 : (n - warp * kMmaRows < kMmaRows ? n - warp * kMmaRows : kMmaRows);
+  const int64_t key0 = kb + warp * kMmaRows;
+
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc_k[NT], acc_v[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    wmma::fill_fragment(acc_k[nt], 0.f);
+    wmma::fill_fragment(acc_v[nt], 0.f);
+  }
+
+  const int64_t qb = a.q_offsets[b], qe = a.q_offsets[b + 1];
+  for (int64_t i0 = qb; i0 < qe; i0 += kMmaRows) {
+    const int nq = static_cast<int>(qe - i0 < kMmaRows ? qe - i0 : kMmaRows);
+    __syncthreads();  // the previous chunk is consumed (and the K/V tile is loaded)
+    copy_rows<T>(Qc, L.ldq, kMmaRows, a.d, qvec,
+                 [&](int r) -> const T* { return r < nq ? a.q + ((i0 + r) * a.heads + h) * a.d : nullptr; });
+    copy_rows<T>(Gc, L.ldg, kMmaRows, a.dv, gvec, [&](int r) -> const T* {
+      return r < nq ? a.grad_out + ((i0 + r) * a.heads + h) * a.dv : nullptr;
+    });
+    if (threadIdx.x < kMmaRows) {
+      const int r = threadIdx.x;
+      lse_c[r] = r < nq ? a.lse[(i0 + r) * a.heads + h] : neg_inf();
+      dd_c[r] = r < nq ? a.dd[(i0 + r) * a.heads + h] : 0.f;
+    }
+    __syncthreads();
+    if (nw == 0) continue;  // warp-uniform: this warp's keys are past the sample's end
+
+    // S^T = K Q^T and dP^T = V dO^T: this warp's 16 keys x the chunk's 16 queries.
+    {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.f);
+      for (int kt = 0; kt < dt; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Kw + kt * 16, L.ldk);
+        wmma::load_matrix_sync(fb, Qc + kt * 16, L.ldq);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(STw, acc, L.lds, wmma::mem_row_major);
+      wmma::fill_fragment(acc, 0.f);
+      for (int kt = 0; kt < dvt; ++kt) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+        wmma::load_matrix_sync(fa, Vw + kt * 16, L.ldv);
+        wmma::load_matrix_sync(fb, Gc + kt * 16, L.ldg);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(DPTw, acc, L.lds, wmma::mem_row_major);
+    }
+    __syncwarp();
+
+    // P^T and dS^T (row = key, column = query); absent keys and queries without keys give 0.
+    for (int idx = lane; idx < kMmaRows * kMmaRows; idx += 32) {
+      const int kr = idx >> 4, j = idx & 15;
+      const float lse = lse_c[j];
+      const float p = (valid_w[kr] != 0.f && lse != neg_inf()) ? __expf(STw[kr * L.lds + j] * a.scale - lse) : 0.f;
+      PTw[kr * L.ldp + j] = from_float<T>(p);
+      DSTw[kr * L.ldp + j] = from_float<T>(p * (DPTw[kr * L.lds + j] - dd_c[j]));
+    }
+    __syncwarp();
+
+    // dV += P^T dO and dK += dS^T Q.
+    {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fp, fds;
+      wmma::load_matrix_sync(fp, PTw, L.ldp);
+      wmma::load_matrix_sync(fds, DSTw, L.ldp);
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+        if (nt < dvt) {
+          wmma::load_matrix_sync(fb, Gc + nt * 16, L.ldg);
+          wmma::mma_sync(acc_v[nt], fp, fb, acc_v[nt]);
+        }
+        if (nt < dt) {
+          wmma::load_matrix_sync(fb, Qc + nt * 16, L.ldq);
+          wmma::mma_sync(acc_k[nt], fds, fb, acc_k[nt]);
+        }
+      }
+    }
+  }
+
+  // Epilogue: every key of the tile gets its rows (zeros for absent keys or no queries), through
+  // the warp's O area, stored row-contiguously. dK carries the softmax scale.
+  if (nw == 0) return;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+    if (nt < dvt) wmma::store_matrix_sync(Ow + nt * 16, acc_v[nt], L.ldo, wmma::mem_row_major);
+  __syncwarp();
+  for (int idx = lane; idx < nw * a.dv; idx += 32) {
+    const int rr = idx / a.dv, x = idx - rr * a.dv;
+    dv[((key0 + rr) * a.heads + h) * a.dv + x] = from_float<T>(Ow[rr * L.ldo + x]);
+  }
+  __syncwarp();
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+    if (nt < dt) wmma::store_matrix_sync(Ow + nt * 16, acc_k[nt], L.ldo, wmma::mem_row_major);
+  __syncwarp();
+  for (int idx = lane; idx < nw * a.d; idx += 32) {
+    const int rr = idx / a.d, x = idx - rr * a.d;
+    dk[((key0 + rr) * a.heads + h) * a.d + x] = from_float<T>(Ow[rr * L.ldo + x] * a.scale);
+  }
+}
+
+}  // namespace
+}  // namespace lemur::cuda::attn

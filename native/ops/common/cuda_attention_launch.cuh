@@ -47,16 +47,6 @@ void dispatch_chunks(int64_t width, F&& f) {
 // 128 (see attention_query_rows_per_block in ragged_attention_kernel.h, which must agree).
 inline bool uses_mma(int d, int dv) { return d % 16 == 0 && dv % 16 == 0 && d <= 128 && dv <= 128; }
 
-inline size_t mma_smem_bytes(int warps, int d, int dv, bool shared_kv) {
-  auto a32 = [](size_t x) { return (x + 31) & ~size_t{31}; };
-  const size_t e = 2;  // 16-bit storage
-  size_t bytes = a32(e * warps * kMmaRows * (d + 8)) + a32(e * kFwdKeys * (d + 8)) +
-                 (shared_kv ? 0 : a32(e * kFwdKeys * (dv + 8))) + a32(sizeof(float) * kFwdKeys);
-  const size_t per_warp = a32(sizeof(float) * kMmaRows * (kFwdKeys + 4)) + a32(e * kMmaRows * (kFwdKeys + 8)) +
-                          a32(sizeof(float) * kMmaRows * (dv + 4)) + a32(sizeof(float) * 2 * kMmaRows);
-  return bytes + warps * per_warp;
-}
-
 // Calls f with NT, the register tiles of 16 columns a head dim of `width` needs (2, 4 or 8).
 template <typename F>
 void dispatch_tiles(int64_t width, F&& f) {
@@ -73,12 +63,13 @@ void launch_forward(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int ro
   if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
     if (uses_mma(a.d, a.dv)) {
       const int warps = rows_per_block / kMmaRows;
-      const size_t bytes = mma_smem_bytes(warps, a.d, a.dv, Keys::kShared);
-      const bool qvec = aligned16(a.q);
-      auto kernel = attention_forward_mma_kernel<TQ, Keys>;
-      prepare_smem(kernel, bytes);
-      kernel<<<dim3(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads)), warps * 32, bytes, stream>>>(
-          a, keys, qvec);
+      const size_t bytes = FwdMmaLayout(warps, a.d, a.dv, Keys::kShared, sizeof(TQ)).total;
+      dispatch_tiles(a.dv, [&](auto nt) {
+        auto kernel = attention_forward_mma_kernel<TQ, decltype(nt)::value, Keys>;
+        prepare_smem(kernel, bytes);
+        const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads));
+        kernel<<<grid, warps * 32, bytes, stream>>>(a, keys, aligned16(a.q));
+      });
       return;
     }
   }

@@ -2,7 +2,12 @@
 // the same tiling and outputs as the CUDA-core kernels of cuda_attention.cuh, with the matrix
 // products as 16x16x16 wmma products accumulated in fp32. Plain CUDA, included through
 // cuda_attention_launch.cuh.
+//
+// Key/value tiles of the forward and dq kernels are double-buffered: tile t + 1 is copied into
+// shared memory with cp.async (16-byte rows, no register staging) while the block computes on
+// tile t, so every warp keeps a whole tile of loads in flight instead of one load per thread.
 #pragma once
+#include <cuda_pipeline.h>
 #include <mma.h>
 
 #include "ops/common/cuda_attention.cuh"
@@ -10,12 +15,6 @@
 namespace lemur::cuda::attn {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// Forward on tensor cores (16-bit storage, q/k/v one dtype, head dims multiples of 16): the
-// same tiling as attention_forward_kernel but each warp owns 16 query rows and computes
-// S = Q K^T and O += P V with 16x16x16 wmma products (fp32 accumulation). The fragment layout
-// is opaque, so S, P and the running O go through shared memory: the online softmax reads S,
-// writes P (16-bit) and rescales O rows there. K/V tiles stay in their 16-bit storage type.
 constexpr int kMmaRows = 16;  // query rows per warp
 
 __host__ __device__ __forceinline__ size_t align32(size_t bytes) { return (bytes + 31) & ~size_t{31}; }
@@ -42,7 +41,116 @@ __device__ __forceinline__ void copy_rows(T* dst, int ld, int rows, int width, b
   }
 }
 
+// As copy_rows from a table of row pointers, asynchronously where rows are 16-byte aligned: the
+// copies land after this thread's __pipeline_wait_prior and are visible block-wide after the
+// __syncthreads that follows it. Zero rows and unaligned rows are plain stores.
+template <typename T>
+__device__ __forceinline__ void copy_rows_async(T* dst, int ld, int rows, int width, bool vec, const T* const* src) {
+  if (vec) {
+    const int words = width / 8;
+    for (int idx = threadIdx.x; idx < rows * words; idx += blockDim.x) {
+      const int r = idx / words, w = idx - r * words;
+      const T* p = src[r];
+      uint4* d = reinterpret_cast<uint4*>(dst + r * ld) + w;
+      if (p != nullptr)
+        __pipeline_memcpy_async(d, reinterpret_cast<const uint4*>(p) + w, sizeof(uint4));
+      else
+        *d = make_uint4(0u, 0u, 0u, 0u);
+    }
+  } else {
+    copy_rows<T>(dst, ld, rows, width, false, [&](int r) { return src[r]; });
+  }
+}
+
+// Two key/value tile buffers of kFwdKeys rows with their presence flags and row pointers; the
+// second buffer is the first shifted by `stride` bytes (no arrays: a runtime-indexed array in a
+// kernel's struct would live in local memory).
+struct KvTileLayout {
+  int ldk, ldv;
+  size_t k, v, valid, kptr, vptr, stride, end;  // byte offsets of buffer 0; buffer size
+  __host__ __device__ KvTileLayout(size_t start, int d, int dv, bool shared_kv, size_t elem) {
+    ldk = d + 8;
+    ldv = shared_kv ? ldk : dv + 8;
+    size_t off = start;
+    k = off;
+    off += align32(elem * kFwdKeys * ldk);
+    v = k;
+    if (!shared_kv) {
+      v = off;
+      off += align32(elem * kFwdKeys * ldv);
+    }
+    valid = off;
+    off += align32(sizeof(float) * kFwdKeys);
+    kptr = vptr = off;
+    off += align32(sizeof(void*) * kFwdKeys);
+    if (!shared_kv) {
+      vptr = off;
+      off += align32(sizeof(void*) * kFwdKeys);
+    }
+    stride = off - start;
+    end = start + 2 * stride;
+  }
+};
+
+// The key tile of n keys starting at key kstart, into buffer buf: first its flags and row
+// pointers (kv_tile_rows), then, after a __syncthreads, the row copies (kv_tile_copy, one
+// committed cp.async group per thread).
 template <typename T, typename Keys>
+__device__ __forceinline__ void kv_tile_rows(const Keys& keys, const KvTileLayout& L, char* base, int buf,
+                                             int64_t kstart, int n, int64_t h) {
+  float* valid = reinterpret_cast<float*>(base + (L.valid + buf * L.stride));
+  const T** kp = reinterpret_cast<const T**>(base + (L.kptr + buf * L.stride));
+  const T** vp = reinterpret_cast<const T**>(base + (L.vptr + buf * L.stride));
+  for (int j = threadIdx.x; j < kFwdKeys; j += blockDim.x) {
+    const bool ok = j < n && keys.present(kstart + j);
+    valid[j] = ok ? 1.f : 0.f;
+    kp[j] = ok ? keys.key(kstart + j, h) : nullptr;
+    if (!Keys::kShared) vp[j] = ok ? keys.value(kstart + j, h) : nullptr;
+  }
+}
+template <typename T, typename Keys>
+__device__ __forceinline__ void kv_tile_copy(const Keys& keys, const KvTileLayout& L, char* base, int buf) {
+  copy_rows_async<T>(reinterpret_cast<T*>(base + (L.k + buf * L.stride)), L.ldk, kFwdKeys, keys.d, keys.kvec16,
+                     reinterpret_cast<const T* const*>(base + (L.kptr + buf * L.stride)));
+  if (!Keys::kShared)
+    copy_rows_async<T>(reinterpret_cast<T*>(base + (L.v + buf * L.stride)), L.ldv, kFwdKeys, keys.dv, keys.vvec16,
+                       reinterpret_cast<const T* const*>(base + (L.vptr + buf * L.stride)));
+  __pipeline_commit();
+}
+__device__ __forceinline__ int tile_keys(int64_t nk, int64_t t) {
+  const int64_t left = nk - t * kFwdKeys;
+  return static_cast<int>(left < kFwdKeys ? left : kFwdKeys);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward on tensor cores: the tiling of attention_forward_kernel, but each warp owns 16 query
+// rows and computes S = Q K^T and O += P V as wmma products (fp32 accumulation). S goes through
+// shared memory for the online softmax (2 lanes per row), which writes P in 16-bit. The running
+// O stays in accumulator fragments; its rows are rescaled in registers, each element finding
+// its row through `rowid`, an accumulator loaded from a matrix of row indices (the fragment
+// layout is opaque but shared by all accumulators of one shape). NT >= dv / 16.
+struct FwdMmaLayout {
+  int ldq, lds, ldp, ldo;
+  KvTileLayout kv;
+  size_t q, warp0, per_warp, s, p, stats, total;
+  __host__ __device__ FwdMmaLayout(int warps, int d, int dv, bool shared_kv, size_t elem)
+      : kv(align32(elem * warps * kMmaRows * (d + 8)), d, dv, shared_kv, elem) {
+    ldq = d + 8;
+    lds = kFwdKeys + 4;
+    ldp = kFwdKeys + 8;
+    ldo = dv + 4;
+    q = 0;
+    warp0 = kv.end;
+    s = 0;  // S, then the O epilogue
+    const size_t s_bytes = align32(sizeof(float) * kMmaRows * lds), o_bytes = align32(sizeof(float) * kMmaRows * ldo);
+    p = s_bytes > o_bytes ? s_bytes : o_bytes;
+    stats = p + align32(elem * kMmaRows * ldp);
+    per_warp = stats + align32(sizeof(float) * 3 * kMmaRows);  // m, l, alpha
+    total = warp0 + warps * per_warp;
+  }
+};
+
+template <typename T, int NT, typename Keys>
 __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T> a, Keys keys, bool qvec) {
   using namespace nvcuda;
   extern __shared__ __align__(128) float4 smem_mma[];  // wmma tiles need 32-byte alignment
@@ -57,152 +165,150 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
   const int64_t qleft = a.q_offsets[b + 1] - qblock;
   const int block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
   const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
-  const int ldq = a.d + 8, ldk = a.d + 8, ldv = Keys::kShared ? ldk : a.dv + 8;
-  const int lds = kFwdKeys + 4, ldp = kFwdKeys + 8, ldo = a.dv + 4;
+  const int64_t ntiles = (nk + kFwdKeys - 1) / kFwdKeys;
+  const FwdMmaLayout L(warps, a.d, a.dv, Keys::kShared, sizeof(T));
 
-  // Shared memory: Q [16 warps][ldq], K [64][ldk], V [64][ldv] (not in bank mode), valid [64],
-  // then per warp S [16][lds] f32, P [16][ldp] T, O [16][ldo] f32, m [16], l [16].
-  size_t off = 0;
-  T* Qs = reinterpret_cast<T*>(base + off);
-  off += align32(sizeof(T) * warps * kMmaRows * ldq);
-  T* Ks = reinterpret_cast<T*>(base + off);
-  off += align32(sizeof(T) * kFwdKeys * ldk);
-  T* Vs = Ks;
-  if (!Keys::kShared) {
-    Vs = reinterpret_cast<T*>(base + off);
-    off += align32(sizeof(T) * kFwdKeys * ldv);
-  }
-  float* valid = reinterpret_cast<float*>(base + off);
-  off += align32(sizeof(float) * kFwdKeys);
-  const size_t per_warp = align32(sizeof(float) * kMmaRows * lds) + align32(sizeof(T) * kMmaRows * ldp) +
-                          align32(sizeof(float) * kMmaRows * ldo) + align32(sizeof(float) * 2 * kMmaRows);
-  char* mine = base + off + warp * per_warp;
-  float* Sw = reinterpret_cast<float*>(mine);
-  mine += align32(sizeof(float) * kMmaRows * lds);
-  T* Pw = reinterpret_cast<T*>(mine);
-  mine += align32(sizeof(T) * kMmaRows * ldp);
-  float* Ow = reinterpret_cast<float*>(mine);
-  mine += align32(sizeof(float) * kMmaRows * ldo);
-  float* mrow = reinterpret_cast<float*>(mine);
+  T* Qs = reinterpret_cast<T*>(base + L.q);
+  char* mine = base + L.warp0 + warp * L.per_warp;
+  float* Sw = reinterpret_cast<float*>(mine + L.s);
+  T* Pw = reinterpret_cast<T*>(mine + L.p);
+  float* mrow = reinterpret_cast<float*>(mine + L.stats);
   float* lrow = mrow + kMmaRows;
+  float* arow = lrow + kMmaRows;
 
-  copy_rows<T>(Qs, ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
+  if (ntiles > 0) kv_tile_rows<T>(keys, L.kv, base, 0, k0, tile_keys(nk, 0), h);
+  copy_rows<T>(Qs, L.ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
     return r < block_rows ? a.q + ((qblock + r) * a.heads + h) * a.d : nullptr;
   });
-  for (int idx = lane; idx < kMmaRows * ldo; idx += 32) Ow[idx] = 0.f;
+  for (int idx = lane; idx < 16 * 16; idx += 32) Sw[(idx >> 4) * L.lds + (idx & 15)] = static_cast<float>(idx >> 4);
   if (lane < kMmaRows) {
     mrow[lane] = neg_inf();
     lrow[lane] = 0.f;
   }
   __syncwarp();
-  const T* Qw = Qs + warp * kMmaRows * ldq;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> rowid, o_acc[NT];
+  wmma::load_matrix_sync(rowid, Sw, L.lds, wmma::mem_row_major);
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) wmma::fill_fragment(o_acc[nt], 0.f);
+  const int dvt = a.dv / 16;
+  __syncthreads();  // Q, the first tile's row pointers
+  if (ntiles > 0) kv_tile_copy<T>(keys, L.kv, base, 0);
+  const T* Qw = Qs + warp * kMmaRows * L.ldq;
   const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // softmax: 2 lanes per row
 
-  for (int64_t t0 = 0; t0 < nk; t0 += kFwdKeys) {
-    const int n = static_cast<int>(nk - t0 < kFwdKeys ? nk - t0 : kFwdKeys);
-    __syncthreads();  // every warp is done with the previous tile (and Q is loaded)
-    for (int j = threadIdx.x; j < kFwdKeys; j += blockDim.x)
-      valid[j] = (j < n && keys.present(k0 + t0 + j)) ? 1.f : 0.f;
-    __syncthreads();
-    copy_rows<T>(Ks, ldk, kFwdKeys, a.d, keys.kvec16,
-                 [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(k0 + t0 + j, h) : nullptr; });
-    if (!Keys::kShared)
-      copy_rows<T>(Vs, ldv, kFwdKeys, a.dv, keys.vvec16,
-                   [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(k0 + t0 + j, h) : nullptr; });
-    __syncthreads();
-    if (nrows == 0) continue;  // warp-uniform
+  for (int64_t t = 0; t < ntiles; ++t) {
+    const int cur = static_cast<int>(t & 1);
+    if (t + 1 < ntiles) kv_tile_rows<T>(keys, L.kv, base, cur ^ 1, k0 + (t + 1) * kFwdKeys, tile_keys(nk, t + 1), h);
+    __pipeline_wait_prior(0);
+    __syncthreads();  // tile t has landed; tile t + 1's row pointers are set
+    if (t + 1 < ntiles) kv_tile_copy<T>(keys, L.kv, base, cur ^ 1);  // overlaps the work on tile t
+    const T* Ks = reinterpret_cast<const T*>(base + (L.kv.k + cur * L.kv.stride));
+    const T* Vs = reinterpret_cast<const T*>(base + (L.kv.v + cur * L.kv.stride));
+    const float* valid = reinterpret_cast<const float*>(base + (L.kv.valid + cur * L.kv.stride));
 
-    // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
-    for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
-      for (int kt = 0; kt < a.d / 16; ++kt) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, Qw + kt * 16, ldq);
-        wmma::load_matrix_sync(fb, Ks + nt * 16 * ldk + kt * 16, ldk);
-        wmma::mma_sync(acc, fa, fb, acc);
+    if (nrows > 0) {  // warp-uniform
+      // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
+      for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.f);
+        for (int kt = 0; kt < a.d / 16; ++kt) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+          wmma::load_matrix_sync(fa, Qw + kt * 16, L.ldq);
+          wmma::load_matrix_sync(fb, Ks + nt * 16 * L.kv.ldk + kt * 16, L.kv.ldk);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(Sw + nt * 16, acc, L.lds, wmma::mem_row_major);
       }
-      wmma::store_matrix_sync(Sw + nt * 16, acc, lds, wmma::mem_row_major);
-    }
-    __syncwarp();
-
-    // Online softmax: lanes 2r and 2r+1 own row r, 32 keys each.
-    {
-      float mx = neg_inf();
-      for (int c = c0; c < c0 + kFwdKeys / 2; ++c)
-        if (valid[c] != 0.f) mx = fmaxf(mx, Sw[r * lds + c] * a.scale);
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      const float m_old = mrow[r];
-      const float m_new = fmaxf(m_old, mx);
-      const float alpha = m_new == neg_inf() ? 1.f : __expf(m_old - m_new);
-      float sum = 0.f;
-      for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
-        const float p = (valid[c] != 0.f && m_new != neg_inf()) ? __expf(Sw[r * lds + c] * a.scale - m_new) : 0.f;
-        Pw[r * ldp + c] = from_float<T>(p);
-        sum += p;
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       __syncwarp();
-      if ((lane & 1) == 0) {
-        lrow[r] = lrow[r] * alpha + sum;
-        mrow[r] = m_new;
-      }
-      if (alpha != 1.f)
-        for (int e = lane & 1; e < a.dv; e += 2) Ow[r * ldo + e] *= alpha;
-    }
-    __syncwarp();
 
-    // O += P V.
-    for (int nt = 0; nt < a.dv / 16; ++nt) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, Ow + nt * 16, ldo, wmma::mem_row_major);
-      for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-        wmma::load_matrix_sync(fa, Pw + kt * 16, ldp);
-        wmma::load_matrix_sync(fb, Vs + kt * 16 * ldv + nt * 16, ldv);
-        wmma::mma_sync(acc, fa, fb, acc);
+      // Online softmax: lanes 2r and 2r+1 own row r, 32 keys each.
+      {
+        float mx = neg_inf();
+        for (int c = c0; c < c0 + kFwdKeys / 2; ++c)
+          if (valid[c] != 0.f) mx = fmaxf(mx, Sw[r * L.lds + c] * a.scale);
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        const float m_old = mrow[r];
+        const float m_new = fmaxf(m_old, mx);
+        const float alpha = m_new == neg_inf() ? 1.f : __expf(m_old - m_new);
+        float sum = 0.f;
+        for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
+          const float p =
+              (valid[c] != 0.f && m_new != neg_inf()) ? __expf(Sw[r * L.lds + c] * a.scale - m_new) : 0.f;
+          Pw[r * L.ldp + c] = from_float<T>(p);
+          sum += p;
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        __syncwarp();
+        if ((lane & 1) == 0) {
+          lrow[r] = lrow[r] * alpha + sum;
+          mrow[r] = m_new;
+          arow[r] = alpha;
+        }
       }
-      wmma::store_matrix_sync(Ow + nt * 16, acc, ldo, wmma::mem_row_major);
+      __syncwarp();
+
+      // O = alpha O + P V, in registers.
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        if (nt < dvt) {
+          for (int i = 0; i < o_acc[nt].num_elements; ++i) o_acc[nt].x[i] *= arow[static_cast<int>(rowid.x[i])];
+#pragma unroll
+          for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, Pw + kt * 16, L.ldp);
+            wmma::load_matrix_sync(fb, Vs + kt * 16 * L.kv.ldv + nt * 16, L.kv.ldv);
+            wmma::mma_sync(o_acc[nt], fa, fb, o_acc[nt]);
+          }
+        }
+      }
+      __syncwarp();
     }
-    __syncwarp();
+    __syncthreads();  // every warp is done with tile t before its buffer is refilled
   }
 
-  // Epilogue: lanes 2r and 2r+1 write row r.
-  if (r < nrows) {
-    const float l = lrow[r];
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int64_t row = (row0 + r) * a.heads + h;
-    for (int e = lane & 1; e < a.dv; e += 2) a.out[row * a.dv + e] = from_float<T>(Ow[r * ldo + e] * inv);
-    if ((lane & 1) == 0) a.lse[row] = l > 0.f ? mrow[r] + logf(l) : neg_inf();
+  // Epilogue: O / l through the warp's S area, stored row-contiguously (coalesced); the
+  // log-sum-exp per row.
+  if (nrows == 0) return;
+  float* Ow = Sw;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+    if (nt < dvt) wmma::store_matrix_sync(Ow + nt * 16, o_acc[nt], L.ldo, wmma::mem_row_major);
+  __syncwarp();
+  for (int idx = lane; idx < nrows * a.dv; idx += 32) {
+    const int rr = idx / a.dv, e = idx - rr * a.dv;
+    const float l = lrow[rr];
+    a.out[((row0 + rr) * a.heads + h) * a.dv + e] = from_float<T>(l > 0.f ? Ow[rr * L.ldo + e] / l : 0.f);
+  }
+  if (lane < nrows) {
+    const float l = lrow[lane];
+    a.lse[(row0 + lane) * a.heads + h] = l > 0.f ? mrow[lane] + logf(l) : neg_inf();
   }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // dq on tensor cores: the tiling of attention_forward_mma_kernel (16 query rows per warp, key
-// tiles of 64 shared by the block). Per tile and warp: S = Q K^T and dP = dO V^T (wmma, to
-// shared memory), dS = P (dP - dd) with P = exp(scale S - lse) (16-bit, as FlashAttention-2
-// does), then dQ += dS K with the dQ accumulators held in registers across tiles (no online
-// rescaling is needed in the backward). NT >= d / 16 is the compile-time bound on dQ tiles.
+// tiles of 64 shared by the block, double-buffered). Per tile and warp: S = Q K^T and
+// dP = dO V^T (wmma, to shared memory), dS = P (dP - dd) with P = exp(scale S - lse) (16-bit,
+// as FlashAttention-2 does), then dQ += dS K with the dQ accumulators held in registers across
+// tiles (no online rescaling is needed in the backward). NT >= d / 16 bounds the dQ tiles.
 struct DqMmaLayout {
-  int ldq, ldg, ldk, ldv, lds, ldp, ldo;         // row strides, elements
-  size_t q, g, k, v, valid, warp0, per_warp;     // byte offsets from the start / per warp
-  size_t s, dp, ds, stats, total;                // within a warp's area; total bytes
-  __host__ __device__ DqMmaLayout(int warps, int d, int dv, bool shared_kv, size_t elem) {
-    ldq = ldk = d + 8;
+  int ldq, ldg, lds, ldp, ldo;  // row strides, elements
+  KvTileLayout kv;
+  size_t q, g, warp0, per_warp;  // byte offsets from the start / per warp
+  size_t s, dp, ds, stats, total;  // within a warp's area; total bytes
+  __host__ __device__ DqMmaLayout(int warps, int d, int dv, bool shared_kv, size_t elem)
+      : kv(align32(elem * warps * kMmaRows * (d + 8)) + align32(elem * warps * kMmaRows * (dv + 8)), d, dv,
+           shared_kv, elem) {
+    ldq = d + 8;
     ldg = dv + 8;
-    ldv = shared_kv ? ldk : dv + 8;
     lds = kFwdKeys + 4;
     ldp = kFwdKeys + 8;
     ldo = d + 4;  // the dQ epilogue reuses the S and dP area
     q = 0;
-    g = q + align32(elem * warps * kMmaRows * ldq);
-    k = g + align32(elem * warps * kMmaRows * ldg);
-    v = k + align32(elem * kFwdKeys * ldk);
-    valid = v + (shared_kv ? 0 : align32(elem * kFwdKeys * ldv));
-    warp0 = valid + align32(sizeof(float) * kFwdKeys);
+    g = align32(elem * warps * kMmaRows * ldq);
+    warp0 = kv.end;
     const size_t s_bytes = align32(sizeof(float) * kMmaRows * lds);
     const size_t o_bytes = align32(sizeof(float) * kMmaRows * ldo);
     s = 0;
@@ -229,13 +335,11 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   const int64_t qleft = a.q_offsets[b + 1] - qblock;
   const int block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
   const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
+  const int64_t ntiles = (nk + kFwdKeys - 1) / kFwdKeys;
   const DqMmaLayout L(warps, a.d, a.dv, Keys::kShared, sizeof(T));
 
   T* Qs = reinterpret_cast<T*>(base + L.q);
   T* Gs = reinterpret_cast<T*>(base + L.g);
-  T* Ks = reinterpret_cast<T*>(base + L.k);
-  T* Vs = Keys::kShared ? Ks : reinterpret_cast<T*>(base + L.v);
-  float* valid = reinterpret_cast<float*>(base + L.valid);
   char* mine = base + L.warp0 + warp * L.per_warp;
   float* Sw = reinterpret_cast<float*>(mine + L.s);
   float* DPw = reinterpret_cast<float*>(mine + L.dp);
@@ -243,6 +347,7 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   float* lse_w = reinterpret_cast<float*>(mine + L.stats);
   float* dd_w = lse_w + kMmaRows;
 
+  if (ntiles > 0) kv_tile_rows<T>(keys, L.kv, base, 0, k0, tile_keys(nk, 0), h);
   copy_rows<T>(Qs, L.ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
     return r < block_rows ? a.q + ((qblock + r) * a.heads + h) * a.d : nullptr;
   });
@@ -254,6 +359,8 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
     lse_w[lane] = lane < nrows ? a.lse[row] : neg_inf();
     dd_w[lane] = lane < nrows ? a.dd[row] : 0.f;
   }
+  __syncthreads();  // Q, dO, the first tile's row pointers
+  if (ntiles > 0) kv_tile_copy<T>(keys, L.kv, base, 0);
   const T* Qw = Qs + warp * kMmaRows * L.ldq;
   const T* Gw = Gs + warp * kMmaRows * L.ldg;
   const int dt = a.d / 16, dvt = a.dv / 16;
@@ -262,68 +369,68 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   for (int nt = 0; nt < NT; ++nt) wmma::fill_fragment(dq_acc[nt], 0.f);
   const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // dS: 2 lanes per row
 
-  for (int64_t t0 = 0; t0 < nk; t0 += kFwdKeys) {
-    const int n = static_cast<int>(nk - t0 < kFwdKeys ? nk - t0 : kFwdKeys);
-    __syncthreads();  // every warp is done with the previous tile (and Q, dO are loaded)
-    for (int j = threadIdx.x; j < kFwdKeys; j += blockDim.x)
-      valid[j] = (j < n && keys.present(k0 + t0 + j)) ? 1.f : 0.f;
-    __syncthreads();
-    copy_rows<T>(Ks, L.ldk, kFwdKeys, a.d, keys.kvec16,
-                 [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(k0 + t0 + j, h) : nullptr; });
-    if (!Keys::kShared)
-      copy_rows<T>(Vs, L.ldv, kFwdKeys, a.dv, keys.vvec16,
-                   [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(k0 + t0 + j, h) : nullptr; });
-    __syncthreads();
-    if (nrows == 0) continue;  // warp-uniform
+  for (int64_t t = 0; t < ntiles; ++t) {
+    const int cur = static_cast<int>(t & 1);
+    if (t + 1 < ntiles) kv_tile_rows<T>(keys, L.kv, base, cur ^ 1, k0 + (t + 1) * kFwdKeys, tile_keys(nk, t + 1), h);
+    __pipeline_wait_prior(0);
+    __syncthreads();  // tile t has landed; tile t + 1's row pointers are set
+    if (t + 1 < ntiles) kv_tile_copy<T>(keys, L.kv, base, cur ^ 1);  // overlaps the work on tile t
+    const T* Ks = reinterpret_cast<const T*>(base + (L.kv.k + cur * L.kv.stride));
+    const T* Vs = reinterpret_cast<const T*>(base + (L.kv.v + cur * L.kv.stride));
+    const float* valid = reinterpret_cast<const float*>(base + (L.kv.valid + cur * L.kv.stride));
 
-    // S = Q K^T and dP = dO V^T for this warp's 16 rows and the tile's 64 keys.
-    for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
-      for (int kt = 0; kt < dt; ++kt) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, Qw + kt * 16, L.ldq);
-        wmma::load_matrix_sync(fb, Ks + nt * 16 * L.ldk + kt * 16, L.ldk);
-        wmma::mma_sync(acc, fa, fb, acc);
-      }
-      wmma::store_matrix_sync(Sw + nt * 16, acc, L.lds, wmma::mem_row_major);
-      wmma::fill_fragment(acc, 0.f);
-      for (int kt = 0; kt < dvt; ++kt) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, Gw + kt * 16, L.ldg);
-        wmma::load_matrix_sync(fb, Vs + nt * 16 * L.ldv + kt * 16, L.ldv);
-        wmma::mma_sync(acc, fa, fb, acc);
-      }
-      wmma::store_matrix_sync(DPw + nt * 16, acc, L.lds, wmma::mem_row_major);
-    }
-    __syncwarp();
-
-    // dS = P (dP - dd), P recomputed from the forward's log-sum-exp; absent keys give 0.
-    {
-      const float lse = lse_w[r], dd = dd_w[r];
-      for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
-        const float p = (valid[c] != 0.f && lse != neg_inf()) ? __expf(Sw[r * L.lds + c] * a.scale - lse) : 0.f;
-        DSw[r * L.ldp + c] = from_float<T>(p * (DPw[r * L.lds + c] - dd));
-      }
-    }
-    __syncwarp();
-
-    // dQ += dS K.
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      if (nt < dt) {
-        for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
+    if (nrows > 0) {  // warp-uniform
+      // S = Q K^T and dP = dO V^T for this warp's 16 rows and the tile's 64 keys.
+      for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.f);
+        for (int kt = 0; kt < dt; ++kt) {
           wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-          wmma::load_matrix_sync(fa, DSw + kt * 16, L.ldp);
-          wmma::load_matrix_sync(fb, Ks + kt * 16 * L.ldk + nt * 16, L.ldk);
-          wmma::mma_sync(dq_acc[nt], fa, fb, dq_acc[nt]);
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+          wmma::load_matrix_sync(fa, Qw + kt * 16, L.ldq);
+          wmma::load_matrix_sync(fb, Ks + nt * 16 * L.kv.ldk + kt * 16, L.kv.ldk);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(Sw + nt * 16, acc, L.lds, wmma::mem_row_major);
+        wmma::fill_fragment(acc, 0.f);
+        for (int kt = 0; kt < dvt; ++kt) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+          wmma::load_matrix_sync(fa, Gw + kt * 16, L.ldg);
+          wmma::load_matrix_sync(fb, Vs + nt * 16 * L.kv.ldv + kt * 16, L.kv.ldv);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(DPw + nt * 16, acc, L.lds, wmma::mem_row_major);
+      }
+      __syncwarp();
+
+      // dS = P (dP - dd), P recomputed from the forward's log-sum-exp; absent keys give 0.
+      {
+        const float lse = lse_w[r], dd = dd_w[r];
+        for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
+          const float p = (valid[c] != 0.f && lse != neg_inf()) ? __expf(Sw[r * L.lds + c] * a.scale - lse) : 0.f;
+          DSw[r * L.ldp + c] = from_float<T>(p * (DPw[r * L.lds + c] - dd));
         }
       }
+      __syncwarp();
+
+      // dQ += dS K.
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        if (nt < dt) {
+#pragma unroll
+          for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, DSw + kt * 16, L.ldp);
+            wmma::load_matrix_sync(fb, Ks + kt * 16 * L.kv.ldk + nt * 16, L.kv.ldk);
+            wmma::mma_sync(dq_acc[nt], fa, fb, dq_acc[nt]);
+          }
+        }
+      }
+      __syncwarp();
     }
-    __syncwarp();
+    __syncthreads();  // every warp is done with tile t before its buffer is refilled
   }
 
   // Epilogue: scale * dQ through the warp's S/dP area, stored row-contiguously (coalesced).

@@ -18,7 +18,8 @@ enum layout_t { mem_row_major, mem_col_major };
 
 template <typename Use, int M, int N, int K, typename T, typename Layout = void>
 struct fragment {
-  float v[256];
+  static constexpr int num_elements = 256;  // the whole tile, row-major (8 per thread on a GPU)
+  float x[256];
 };
 
 inline float wf(float x) { return x; }
@@ -30,24 +31,24 @@ void load_matrix_sync(fragment<Use, 16, 16, 16, T, L>& f, const T* p, unsigned l
   constexpr bool row = std::is_same_v<L, row_major>;
   __syncwarp();
   for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 16; ++j) f.v[i * 16 + j] = wf(row ? p[i * ldm + j] : p[j * ldm + i]);
+    for (int j = 0; j < 16; ++j) f.x[i * 16 + j] = wf(row ? p[i * ldm + j] : p[j * ldm + i]);
   __syncwarp();
 }
 inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float>& f, const float* p, unsigned ldm, layout_t l) {
   __syncwarp();
   for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 16; ++j) f.v[i * 16 + j] = l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i];
+    for (int j = 0; j < 16; ++j) f.x[i * 16 + j] = l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i];
   __syncwarp();
 }
 inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t l) {
   __syncwarp();
   if (emu::t_thread.x % 32 == 0)
     for (int i = 0; i < 16; ++i)
-      for (int j = 0; j < 16; ++j) (l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i]) = f.v[i * 16 + j];
+      for (int j = 0; j < 16; ++j) (l == mem_row_major ? p[i * ldm + j] : p[j * ldm + i]) = f.x[i * 16 + j];
   __syncwarp();
 }
 inline void fill_fragment(fragment<accumulator, 16, 16, 16, float>& f, float x) {
-  for (float& e : f.v) e = x;
+  for (float& e : f.x) e = x;
 }
 template <typename T, typename LA, typename LB>
 void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix_a, 16, 16, 16, T, LA>& a,
@@ -55,10 +56,10 @@ void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix
   float out[256];
   for (int i = 0; i < 16; ++i)
     for (int j = 0; j < 16; ++j) {
-      float s = c.v[i * 16 + j];
-      for (int k = 0; k < 16; ++k) s += a.v[i * 16 + k] * b.v[k * 16 + j];
+      float s = c.x[i * 16 + j];
+      for (int k = 0; k < 16; ++k) s += a.x[i * 16 + k] * b.x[k * 16 + j];
       out[i * 16 + j] = s;
     }
-  for (int i = 0; i < 256; ++i) d.v[i] = out[i];
+  for (int i = 0; i < 256; ++i) d.x[i] = out[i];
 }
 }  // namespace nvcuda::wmma

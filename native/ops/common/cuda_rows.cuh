@@ -74,24 +74,33 @@ inline RowSplit row_split(int64_t m, int64_t per) {
 }
 
 // out[i] = flag(index[i]) ? src[index[i]] : 0 for rows of `words` words; present[i] = flag.
-// written == nullptr: every row is present (and present may be nullptr).
+// written == nullptr: every row is present (and present may be nullptr). Each thread copies
+// kGatherWords consecutive words of one row: the index and flag loads are paid once per group
+// and the group's loads are all in flight together (bandwidth, not latency, bounds the gather).
+constexpr int kGatherWords = 4;
+
 template <typename W>
 __global__ void gather_kernel(const W* __restrict__ src, const uint8_t* __restrict__ written,
                               const int64_t* __restrict__ index, W* __restrict__ out,
                               uint8_t* __restrict__ present, int64_t m, int64_t words, RowSplit split) {
-  const int64_t n = m * split.per;  // per = max(words, 1): zero-width rows still report present
+  const int64_t n = m * split.per;  // per = groups per row, at least 1: zero-width rows still report present
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t i, w;
-    split(idx, i, w);
+    int64_t i, g;
+    split(idx, i, g);
     const int64_t row = index[i];
     const bool hit = written == nullptr || written[row] != 0;
-    if (w < words) {
-      W v{};
-      if (hit) v = src[row * words + w];
-      out[i * words + w] = v;
+    const int64_t w0 = g * kGatherWords;
+    W v[kGatherWords];
+#pragma unroll
+    for (int u = 0; u < kGatherWords; ++u) {
+      v[u] = W{};
+      if (hit && w0 + u < words) v[u] = src[row * words + w0 + u];
     }
-    if (present != nullptr && w == 0) present[i] = hit ? 1 : 0;
+#pragma unroll
+    for (int u = 0; u < kGatherWords; ++u)
+      if (w0 + u < words) out[i * words + w0 + u] = v[u];
+    if (present != nullptr && g == 0) present[i] = hit ? 1 : 0;
   }
 }
 
@@ -102,9 +111,9 @@ inline void launch_gather(const void* src, const uint8_t* written, const int64_t
   auto go = [&](auto word) {
     using W = decltype(word);
     const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
-    const RowSplit split = row_split(m, words > 0 ? words : 1);
-    gather_kernel<W><<<blocks_for(m * split.per, 256), 256, 0, stream>>>(
-        static_cast<const W*>(src), written, index, static_cast<W*>(out), present, m, words, split);
+    const int64_t groups = (words + kGatherWords - 1) / kGatherWords;
+    const RowSplit split = row_split(m, groups > 0 ? groups : 1);
+    gather_kernel<W><<<blocks_for(m * split.per, 256), 256, 0, stream>>>(static_cast<const W*>(src), written, index, static_cast<W*>(out), present, m, words, split);
   };
   switch (w) {
     case 16: go(uint4{}); break;

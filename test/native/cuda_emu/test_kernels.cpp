@@ -264,6 +264,25 @@ static void rows_cases() {
   }
 }
 
+// segment_sum_rows in 16-bit storage: the 16-byte vector path (dim * 2 % 16 == 0) and the scalar
+// one, a hot row chunked into partials, rows without occurrences.
+static void segment_16bit_cases() {
+  for (DType dt : {DType::BF16, DType::F16})
+    for (int64_t dim : {128, 24, 12, 264}) {
+      const int64_t m = 450, num_rows = 20;
+      std::vector<int64_t> index(m);
+      for (int64_t i = 0; i < m; ++i) index[i] = i < 150 ? 3 : (i * 5) % 17;  // rows 17..19 unused
+      Stored grad = store(uniform(m * dim), dt);
+      std::vector<char> out(num_rows * dim * 2);
+      std::vector<char> ws(segment_sum_workspace_bytes(m, num_rows, dim, 5));
+      segment_sum_rows(dt, grad.ptr(), index.data(), out.data(), m, num_rows, dim, 5, ws.data(), ws.size(), nullptr);
+      std::vector<double> want(num_rows * dim, 0);
+      for (int64_t i = 0; i < m; ++i) for (int64_t x = 0; x < dim; ++x) want[index[i] * dim + x] += grad.values[i * dim + x];
+      check(max_err(values_of(out.data(), dt, want.size()), want, 2e-2, 1e-2) <= 1,
+            std::string("segment_sum_rows ") + (dt == DType::BF16 ? "bf16" : "f16") + " dim " + std::to_string(dim));
+    }
+}
+
 int main() {
   ragged_case("ragged f32 D64 masks/empty/long", DType::F32, 2, 64, 64, {16, 0, 3, 70, 1}, {130, 5, 0, 64, 1}, 0.3);
   ragged_case("ragged f32 D20 Dv36", DType::F32, 3, 20, 36, {5, 9, 2}, {40, 1, 77}, 0.2);
@@ -283,6 +302,7 @@ int main() {
   bank_case("bank f16/f16 E128 (tensor cores)", DType::F16, DType::F16, 2, 128, {4, 1, 9}, {150, 3, 64}, 70);
   bank_case("bank bf16/bf16 E32 all missing (tensor cores)", DType::BF16, DType::BF16, 2, 32, {3, 4}, {0, 20}, 1);
   rows_cases();
+  segment_16bit_cases();
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

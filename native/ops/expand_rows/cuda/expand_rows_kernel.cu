@@ -9,8 +9,6 @@
 namespace lemur::cuda {
 namespace {
 
-constexpr int kDimsPerPass = 128;  // 4 per lane
-
 struct SegmentBuffers {
   rows::SortBuffers sort;
   int64_t* seg_start;  // [num_rows + 1]: row u's positions are sort.sorted_pos[seg_start[u] .. seg_start[u+1])
@@ -64,26 +62,86 @@ __global__ void segment_bounds_kernel(const int64_t* __restrict__ sorted_keys, i
   }
 }
 
-// Adds rows sorted_pos[begin .. end) of grad, dims d0 + lane + 32 t, into acc.
-template <typename T>
+// A lane's share of one pass over a row. Vector layout (kVec: dim % E == 0, 16-byte aligned
+// rows): lane j owns the E = 16 / sizeof(T) consecutive elements from d0 + E j, moved with one
+// 16-byte access. Scalar layout: lane j owns d0 + j + 32 t, t < 4. A pass covers 32 E elements.
+template <typename T, bool kVec>
+struct LaneSlice {
+  static constexpr int E = kVec ? static_cast<int>(16 / sizeof(T)) : 4;
+  static constexpr int64_t kSpan = 32 * E;
+  __device__ static int64_t elem(int64_t d0, int lane, int t) { return kVec ? d0 + lane * E + t : d0 + lane + 32 * t; }
+
+  __device__ static void load(const T* __restrict__ row, int64_t d0, int lane, int64_t dim, float (&v)[E]) {
+    if constexpr (kVec) {
+      const int64_t x0 = d0 + lane * E;
+      uint4 raw = make_uint4(0u, 0u, 0u, 0u);
+      if (x0 < dim) raw = *reinterpret_cast<const uint4*>(row + x0);
+      T parts[E];
+      memcpy(parts, &raw, sizeof(raw));
+#pragma unroll
+      for (int t = 0; t < E; ++t) v[t] = to_float(parts[t]);
+    } else {
+#pragma unroll
+      for (int t = 0; t < E; ++t) {
+        const int64_t x = elem(d0, lane, t);
+        v[t] = x < dim ? to_float(row[x]) : 0.f;
+      }
+    }
+  }
+
+  __device__ static void store(T* __restrict__ row, int64_t d0, int lane, int64_t dim, const float (&v)[E]) {
+    if constexpr (kVec) {
+      const int64_t x0 = d0 + lane * E;
+      if (x0 >= dim) return;
+      T parts[E];
+#pragma unroll
+      for (int t = 0; t < E; ++t) parts[t] = from_float<T>(v[t]);
+      uint4 raw;
+      memcpy(&raw, parts, sizeof(raw));
+      *reinterpret_cast<uint4*>(row + x0) = raw;
+    } else {
+#pragma unroll
+      for (int t = 0; t < E; ++t) {
+        const int64_t x = elem(d0, lane, t);
+        if (x < dim) row[x] = from_float<T>(v[t]);
+      }
+    }
+  }
+};
+
+// Adds rows sorted_pos[begin .. end) of grad into acc, one pass's share, in row order (the same
+// fp32 additions in the same order on every run). Four rows' loads are issued before their adds
+// so that they are in flight together.
+template <typename T, bool kVec>
 __device__ __forceinline__ void add_rows(const T* __restrict__ grad, const int32_t* __restrict__ sorted_pos,
                                          int64_t begin, int64_t end, int64_t dim, int64_t d0, int lane,
-                                         float (&acc)[4]) {
-  for (int64_t i = begin; i < end; ++i) {
-    const T* g = grad + static_cast<int64_t>(sorted_pos[i]) * dim;
+                                         float (&acc)[LaneSlice<T, kVec>::E]) {
+  using S = LaneSlice<T, kVec>;
+  constexpr int kRows = 4;
+  int64_t i = begin;
+  for (; i + kRows <= end; i += kRows) {
+    float v[kRows][S::E];
 #pragma unroll
-    for (int t = 0; t < 4; ++t) {
-      const int64_t x = d0 + lane + 32 * t;
-      if (x < dim) acc[t] += to_float(g[x]);
-    }
+    for (int u = 0; u < kRows; ++u) S::load(grad + static_cast<int64_t>(sorted_pos[i + u]) * dim, d0, lane, dim, v[u]);
+#pragma unroll
+    for (int u = 0; u < kRows; ++u)
+#pragma unroll
+      for (int t = 0; t < S::E; ++t) acc[t] += v[u][t];
+  }
+  for (; i < end; ++i) {
+    float v[S::E];
+    S::load(grad + static_cast<int64_t>(sorted_pos[i]) * dim, d0, lane, dim, v);
+#pragma unroll
+    for (int t = 0; t < S::E; ++t) acc[t] += v[t];
   }
 }
 
-template <typename T>
+template <typename T, bool kVec>
 __global__ void segment_partial_kernel(const T* __restrict__ grad, const int32_t* __restrict__ sorted_pos,
                                        const int64_t* __restrict__ seg_start, const int64_t* __restrict__ pstart,
                                        int64_t num_rows, float* __restrict__ partials, int64_t max_partials,
                                        int64_t dim) {
+  using S = LaneSlice<T, kVec>;
   const int lane = threadIdx.x & 31;
   const int64_t total = pstart[num_rows];
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x >> 5);
@@ -97,47 +155,44 @@ __global__ void segment_partial_kernel(const T* __restrict__ grad, const int32_t
     }
     const int64_t begin = seg_start[lo] + (p - pstart[lo]) * kSegmentChunk;
     const int64_t end = min(begin + kSegmentChunk, seg_start[lo + 1]);
-    for (int64_t d0 = 0; d0 < dim; d0 += kDimsPerPass) {
-      float acc[4] = {0.f, 0.f, 0.f, 0.f};
-      add_rows(grad, sorted_pos, begin, end, dim, d0, lane, acc);
+    for (int64_t d0 = 0; d0 < dim; d0 += S::kSpan) {
+      float acc[S::E] = {};
+      add_rows<T, kVec>(grad, sorted_pos, begin, end, dim, d0, lane, acc);
 #pragma unroll
-      for (int t = 0; t < 4; ++t) {
-        const int64_t x = d0 + lane + 32 * t;
+      for (int t = 0; t < S::E; ++t) {
+        const int64_t x = S::elem(d0, lane, t);
         if (x < dim) partials[p * dim + x] = acc[t];
       }
     }
   }
 }
 
-template <typename T>
+template <typename T, bool kVec>
 __global__ void segment_final_kernel(const T* __restrict__ grad, const int32_t* __restrict__ sorted_pos,
                                      const int64_t* __restrict__ seg_start, const int64_t* __restrict__ pstart,
                                      const float* __restrict__ partials, T* __restrict__ out, int64_t num_rows,
                                      int64_t dim) {
+  using S = LaneSlice<T, kVec>;
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x >> 5);
   for (int64_t u = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); u < num_rows;
        u += warps) {
     const int64_t begin = seg_start[u], end = seg_start[u + 1];
     const bool chunked = end - begin > kSegmentChunk;
-    for (int64_t d0 = 0; d0 < dim; d0 += kDimsPerPass) {
-      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int64_t d0 = 0; d0 < dim; d0 += S::kSpan) {
+      float acc[S::E] = {};
       if (!chunked) {
-        add_rows(grad, sorted_pos, begin, end, dim, d0, lane, acc);
+        add_rows<T, kVec>(grad, sorted_pos, begin, end, dim, d0, lane, acc);
       } else {
         for (int64_t p = pstart[u]; p < pstart[u + 1]; ++p) {
 #pragma unroll
-          for (int t = 0; t < 4; ++t) {
-            const int64_t x = d0 + lane + 32 * t;
+          for (int t = 0; t < S::E; ++t) {
+            const int64_t x = S::elem(d0, lane, t);
             if (x < dim) acc[t] += partials[p * dim + x];
           }
         }
       }
-#pragma unroll
-      for (int t = 0; t < 4; ++t) {
-        const int64_t x = d0 + lane + 32 * t;
-        if (x < dim) out[u * dim + x] = from_float<T>(acc[t]);
-      }
+      S::store(out + u * dim, d0, lane, dim, acc);
     }
   }
 }
@@ -174,11 +229,18 @@ void segment_sum_rows(DType dt, const void* grad, const int64_t* index, void* ou
     throw std::runtime_error(std::string("segment_sum_rows: scan failed: ") + cudaGetErrorString(err));
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    segment_partial_kernel<T><<<blocks_for(b.max_partials * 32, 256), 256, 0, s>>>(
-        static_cast<const T*>(grad), b.sort.sorted_pos, b.seg_start, b.pstart, num_rows, b.partials, b.max_partials, dim);
-    segment_final_kernel<T><<<blocks_for(num_rows * 32, 256), 256, 0, s>>>(
-        static_cast<const T*>(grad), b.sort.sorted_pos, b.seg_start, b.pstart, b.partials, static_cast<T*>(out),
-        num_rows, dim);
+    const T* g = static_cast<const T*>(grad);
+    T* o = static_cast<T*>(out);
+    // 16-byte accesses when every row is 16-byte aligned.
+    const bool vec = (dim * static_cast<int64_t>(sizeof(T))) % 16 == 0 && reinterpret_cast<uintptr_t>(grad) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(out) % 16 == 0;
+    auto go = [&](auto vec_tag) {
+      constexpr bool kVec = decltype(vec_tag)::value;
+      const unsigned partial_blocks = blocks_for(b.max_partials * 32, 256), final_blocks = blocks_for(num_rows * 32, 256);
+      segment_partial_kernel<T, kVec><<<partial_blocks, 256, 0, s>>>(g, b.sort.sorted_pos, b.seg_start, b.pstart, num_rows, b.partials, b.max_partials, dim);
+      segment_final_kernel<T, kVec><<<final_blocks, 256, 0, s>>>(g, b.sort.sorted_pos, b.seg_start, b.pstart, b.partials, o, num_rows, dim);
+    };
+    if (vec) go(std::true_type{}); else go(std::false_type{});
   });
   check_launch("segment_sum_rows");
 }

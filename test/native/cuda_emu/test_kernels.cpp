@@ -294,6 +294,8 @@ int main() {
   ragged_case("ragged bf16 D48 Dv16 (tensor cores)", DType::BF16, 3, 48, 16, {9, 33}, {65, 1}, 0.0);
   ragged_case("ragged bf16 D40 (CUDA cores)", DType::BF16, 2, 40, 40, {7, 3}, {30, 70}, 0.1);
   ragged_case("ragged f16 D64 (tensor cores)", DType::F16, 2, 64, 64, {12, 3}, {100, 7}, 0.1);
+  ragged_case("ragged bf16 D64 16k keys (tensor cores)", DType::BF16, 1, 64, 64, {3, 1}, {16384, 0}, 0.02);
+  ragged_case("ragged f32 D32 16k keys", DType::F32, 1, 32, 32, {2}, {16384}, 0.0);
   ragged_case("ragged f16 D32 Dv64 (tensor cores)", DType::F16, 2, 32, 64, {17, 40, 2, 0}, {300, 33, 0, 9}, 0.05);
   ragged_case("ragged bf16 D16 tile edges (tensor cores)", DType::BF16, 1, 16, 16, {5, 64, 65, 16}, {17, 129, 64, 16}, 0.0);
   bank_case("bank f32/f32 E32", DType::F32, DType::F32, 4, 32, {3, 0, 20, 2}, {40, 10, 90, 0}, 60);

@@ -41,16 +41,16 @@ __device__ __forceinline__ void copy_rows(T* dst, int ld, int rows, int width, b
   }
 }
 
-// As copy_rows from a table of row pointers, asynchronously where rows are 16-byte aligned: the
-// copies land after this thread's __pipeline_wait_prior and are visible block-wide after the
-// __syncthreads that follows it. Zero rows and unaligned rows are plain stores.
-template <typename T>
-__device__ __forceinline__ void copy_rows_async(T* dst, int ld, int rows, int width, bool vec, const T* const* src) {
+// As copy_rows, asynchronously where rows are 16-byte aligned: the copies land after this
+// thread's __pipeline_wait_prior and are visible block-wide after the __syncthreads that
+// follows it. Zero rows and unaligned rows are plain stores.
+template <typename T, typename Src>
+__device__ __forceinline__ void copy_rows_async(T* dst, int ld, int rows, int width, bool vec, Src src) {
   if (vec) {
     const int words = width / 8;
     for (int idx = threadIdx.x; idx < rows * words; idx += blockDim.x) {
       const int r = idx / words, w = idx - r * words;
-      const T* p = src[r];
+      const T* p = src(r);
       uint4* d = reinterpret_cast<uint4*>(dst + r * ld) + w;
       if (p != nullptr)
         __pipeline_memcpy_async(d, reinterpret_cast<const uint4*>(p) + w, sizeof(uint4));
@@ -58,7 +58,7 @@ __device__ __forceinline__ void copy_rows_async(T* dst, int ld, int rows, int wi
         *d = make_uint4(0u, 0u, 0u, 0u);
     }
   } else {
-    copy_rows<T>(dst, ld, rows, width, false, [&](int r) { return src[r]; });
+    copy_rows<T>(dst, ld, rows, width, false, src);
   }
 }
 
@@ -110,11 +110,14 @@ __device__ __forceinline__ void kv_tile_rows(const Keys& keys, const KvTileLayou
 }
 template <typename T, typename Keys>
 __device__ __forceinline__ void kv_tile_copy(const Keys& keys, const KvTileLayout& L, char* base, int buf) {
+  const T* const* kp = reinterpret_cast<const T* const*>(base + (L.kptr + buf * L.stride));
   copy_rows_async<T>(reinterpret_cast<T*>(base + (L.k + buf * L.stride)), L.ldk, kFwdKeys, keys.d, keys.kvec16,
-                     reinterpret_cast<const T* const*>(base + (L.kptr + buf * L.stride)));
-  if (!Keys::kShared)
+                     [&](int r) { return kp[r]; });
+  if (!Keys::kShared) {
+    const T* const* vp = reinterpret_cast<const T* const*>(base + (L.vptr + buf * L.stride));
     copy_rows_async<T>(reinterpret_cast<T*>(base + (L.v + buf * L.stride)), L.ldv, kFwdKeys, keys.dv, keys.vvec16,
-                       reinterpret_cast<const T* const*>(base + (L.vptr + buf * L.stride)));
+                       [&](int r) { return vp[r]; });
+  }
   __pipeline_commit();
 }
 __device__ __forceinline__ int tile_keys(int64_t nk, int64_t t) {
@@ -449,14 +452,16 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
 // ---------------------------------------------------------------------------------------------
 // dk/dv on tensor cores (ragged_attention only): one block of 2 warps per (sample, tile of 32
 // keys, head), each warp owning 16 keys, looping over the sample's queries in chunks of 16
-// (shared by the block). Per chunk: S^T = K Q^T and dP^T = V dO^T (wmma), P^T and
-// dS^T = P^T (dP^T - dd) in 16-bit, then dV += P^T dO and dK += dS^T Q into register
-// accumulators. Each key's gradient is summed by one warp in query order: deterministic.
+// (shared by the block, double-buffered: chunk c + 1 is copied with cp.async while chunk c is
+// used; the K/V tile is copied asynchronously with the first chunk). Per chunk: S^T = K Q^T and
+// dP^T = V dO^T (wmma), P^T and dS^T = P^T (dP^T - dd) in 16-bit, then dV += P^T dO and
+// dK += dS^T Q into register accumulators. Each key's gradient is summed by one warp in query
+// order: deterministic.
 constexpr int kDkvMmaWarps = kDkvKeys / kMmaRows;
 
 struct DkvMmaLayout {
   int ldk, ldv, ldq, ldg, lds, ldp, ldo;  // row strides, elements
-  size_t k, v, valid, q, g, stats, warp0, per_warp;
+  size_t k, v, valid, q, g, stats, chunk_stride, warp0, per_warp;  // q, g, stats: chunk buffer 0
   size_t st, dpt, pt, dst, o, total;
   __host__ __device__ DkvMmaLayout(int d, int dv, size_t elem) {
     ldk = ldq = d + 8;
@@ -470,7 +475,8 @@ struct DkvMmaLayout {
     q = valid + align32(sizeof(float) * kDkvKeys);
     g = q + align32(elem * kMmaRows * ldq);
     stats = g + align32(elem * kMmaRows * ldg);
-    warp0 = stats + align32(sizeof(float) * 2 * kMmaRows);
+    chunk_stride = stats + align32(sizeof(float) * 2 * kMmaRows) - q;
+    warp0 = q + 2 * chunk_stride;
     st = 0;
     dpt = st + align32(sizeof(float) * kMmaRows * lds);
     pt = dpt + align32(sizeof(float) * kMmaRows * lds);
@@ -499,10 +505,6 @@ __global__ void __launch_bounds__(kDkvMmaWarps * 32)
   T* Ks = reinterpret_cast<T*>(base + L.k);
   T* Vs = reinterpret_cast<T*>(base + L.v);
   float* valid = reinterpret_cast<float*>(base + L.valid);
-  T* Qc = reinterpret_cast<T*>(base + L.q);
-  T* Gc = reinterpret_cast<T*>(base + L.g);
-  float* lse_c = reinterpret_cast<float*>(base + L.stats);
-  float* dd_c = lse_c + kMmaRows;
   char* mine = base + L.warp0 + warp * L.per_warp;
   float* STw = reinterpret_cast<float*>(mine + L.st);
   float* DPTw = reinterpret_cast<float*>(mine + L.dpt);
@@ -510,12 +512,37 @@ __global__ void __launch_bounds__(kDkvMmaWarps * 32)
   T* DSTw = reinterpret_cast<T*>(mine + L.dst);
   float* Ow = reinterpret_cast<float*>(mine + L.o);
 
+  const int64_t qb = a.q_offsets[b], qe = a.q_offsets[b + 1];
+  const int64_t nchunks = (qe - qb + kMmaRows - 1) / kMmaRows;
+  // Query chunk c (rows qb + 16 c ...) into chunk buffer buf: Q and dO rows asynchronously, the
+  // log-sum-exp and dd values as plain stores; one committed group.
+  auto load_chunk = [&](int64_t c, int buf) {
+    const int64_t i0 = qb + c * kMmaRows;
+    const int nq = static_cast<int>(qe - i0 < kMmaRows ? qe - i0 : kMmaRows);
+    char* cb = base + buf * L.chunk_stride;
+    copy_rows_async<T>(reinterpret_cast<T*>(cb + L.q), L.ldq, kMmaRows, a.d, qvec,
+                       [&](int r) -> const T* { return r < nq ? a.q + ((i0 + r) * a.heads + h) * a.d : nullptr; });
+    copy_rows_async<T>(reinterpret_cast<T*>(cb + L.g), L.ldg, kMmaRows, a.dv, gvec, [&](int r) -> const T* {
+      return r < nq ? a.grad_out + ((i0 + r) * a.heads + h) * a.dv : nullptr;
+    });
+    if (threadIdx.x < kMmaRows) {
+      const int r = threadIdx.x;
+      float* st = reinterpret_cast<float*>(cb + L.stats);
+      st[r] = r < nq ? a.lse[(i0 + r) * a.heads + h] : neg_inf();
+      st[kMmaRows + r] = r < nq ? a.dd[(i0 + r) * a.heads + h] : 0.f;
+    }
+    __pipeline_commit();
+  };
+
   for (int j = threadIdx.x; j < kDkvKeys; j += blockDim.x) valid[j] = (j < n && keys.present(kb + j)) ? 1.f : 0.f;
   __syncthreads();
-  copy_rows<T>(Ks, L.ldk, kDkvKeys, a.d, keys.kvec16,
-               [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(kb + j, h) : nullptr; });
-  copy_rows<T>(Vs, L.ldv, kDkvKeys, a.dv, keys.vvec16,
-               [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(kb + j, h) : nullptr; });
+  if (nchunks > 0) {  // block-uniform; without queries the gradients are zeros
+    copy_rows_async<T>(Ks, L.ldk, kDkvKeys, a.d, keys.kvec16,
+                       [&](int j) -> const T* { return valid[j] != 0.f ? keys.key(kb + j, h) : nullptr; });
+    copy_rows_async<T>(Vs, L.ldv, kDkvKeys, a.dv, keys.vvec16,
+                       [&](int j) -> const T* { return valid[j] != 0.f ? keys.value(kb + j, h) : nullptr; });
+    load_chunk(0, 0);  // one group: the K/V tile and the first chunk
+  }
   const T* Kw = Ks + warp * kMmaRows * L.ldk;
   const T* Vw = Vs + warp * kMmaRows * L.ldv;
   const float* valid_w = valid + warp * kMmaRows;
@@ -530,75 +557,71 @@ __global__ void __launch_bounds__(kDkvMmaWarps * 32)
     wmma::fill_fragment(acc_v[nt], 0.f);
   }
 
-  const int64_t qb = a.q_offsets[b], qe = a.q_offsets[b + 1];
-  for (int64_t i0 = qb; i0 < qe; i0 += kMmaRows) {
-    const int nq = static_cast<int>(qe - i0 < kMmaRows ? qe - i0 : kMmaRows);
-    __syncthreads();  // the previous chunk is consumed (and the K/V tile is loaded)
-    copy_rows<T>(Qc, L.ldq, kMmaRows, a.d, qvec,
-                 [&](int r) -> const T* { return r < nq ? a.q + ((i0 + r) * a.heads + h) * a.d : nullptr; });
-    copy_rows<T>(Gc, L.ldg, kMmaRows, a.dv, gvec, [&](int r) -> const T* {
-      return r < nq ? a.grad_out + ((i0 + r) * a.heads + h) * a.dv : nullptr;
-    });
-    if (threadIdx.x < kMmaRows) {
-      const int r = threadIdx.x;
-      lse_c[r] = r < nq ? a.lse[(i0 + r) * a.heads + h] : neg_inf();
-      dd_c[r] = r < nq ? a.dd[(i0 + r) * a.heads + h] : 0.f;
-    }
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const int cur = static_cast<int>(c & 1);
+    if (c + 1 < nchunks) load_chunk(c + 1, cur ^ 1);  // its buffer was released by the last barrier
+    else __pipeline_commit();                         // an empty group keeps the count below
+    __pipeline_wait_prior(1);                         // everything but chunk c + 1 has landed
     __syncthreads();
-    if (nw == 0) continue;  // warp-uniform: this warp's keys are past the sample's end
-
-    // S^T = K Q^T and dP^T = V dO^T: this warp's 16 keys x the chunk's 16 queries.
-    {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
-      for (int kt = 0; kt < dt; ++kt) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, Kw + kt * 16, L.ldk);
-        wmma::load_matrix_sync(fb, Qc + kt * 16, L.ldq);
-        wmma::mma_sync(acc, fa, fb, acc);
+    const T* Qc = reinterpret_cast<const T*>(base + cur * L.chunk_stride + L.q);
+    const T* Gc = reinterpret_cast<const T*>(base + cur * L.chunk_stride + L.g);
+    const float* lse_c = reinterpret_cast<const float*>(base + cur * L.chunk_stride + L.stats);
+    const float* dd_c = lse_c + kMmaRows;
+    if (nw > 0) {  // warp-uniform: a warp whose keys are past the sample's end has nothing to do
+      // S^T = K Q^T and dP^T = V dO^T: this warp's 16 keys x the chunk's 16 queries.
+      {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.f);
+        for (int kt = 0; kt < dt; ++kt) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+          wmma::load_matrix_sync(fa, Kw + kt * 16, L.ldk);
+          wmma::load_matrix_sync(fb, Qc + kt * 16, L.ldq);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(STw, acc, L.lds, wmma::mem_row_major);
+        wmma::fill_fragment(acc, 0.f);
+        for (int kt = 0; kt < dvt; ++kt) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+          wmma::load_matrix_sync(fa, Vw + kt * 16, L.ldv);
+          wmma::load_matrix_sync(fb, Gc + kt * 16, L.ldg);
+          wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(DPTw, acc, L.lds, wmma::mem_row_major);
       }
-      wmma::store_matrix_sync(STw, acc, L.lds, wmma::mem_row_major);
-      wmma::fill_fragment(acc, 0.f);
-      for (int kt = 0; kt < dvt; ++kt) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, Vw + kt * 16, L.ldv);
-        wmma::load_matrix_sync(fb, Gc + kt * 16, L.ldg);
-        wmma::mma_sync(acc, fa, fb, acc);
+      __syncwarp();
+
+      // P^T and dS^T (row = key, column = query); absent keys and queries without keys give 0.
+      for (int idx = lane; idx < kMmaRows * kMmaRows; idx += 32) {
+        const int kr = idx >> 4, j = idx & 15;
+        const float lse = lse_c[j];
+        const float p = (valid_w[kr] != 0.f && lse != neg_inf()) ? __expf(STw[kr * L.lds + j] * a.scale - lse) : 0.f;
+        PTw[kr * L.ldp + j] = from_float<T>(p);
+        DSTw[kr * L.ldp + j] = from_float<T>(p * (DPTw[kr * L.lds + j] - dd_c[j]));
       }
-      wmma::store_matrix_sync(DPTw, acc, L.lds, wmma::mem_row_major);
-    }
-    __syncwarp();
+      __syncwarp();
 
-    // P^T and dS^T (row = key, column = query); absent keys and queries without keys give 0.
-    for (int idx = lane; idx < kMmaRows * kMmaRows; idx += 32) {
-      const int kr = idx >> 4, j = idx & 15;
-      const float lse = lse_c[j];
-      const float p = (valid_w[kr] != 0.f && lse != neg_inf()) ? __expf(STw[kr * L.lds + j] * a.scale - lse) : 0.f;
-      PTw[kr * L.ldp + j] = from_float<T>(p);
-      DSTw[kr * L.ldp + j] = from_float<T>(p * (DPTw[kr * L.lds + j] - dd_c[j]));
-    }
-    __syncwarp();
-
-    // dV += P^T dO and dK += dS^T Q.
-    {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fp, fds;
-      wmma::load_matrix_sync(fp, PTw, L.ldp);
-      wmma::load_matrix_sync(fds, DSTw, L.ldp);
+      // dV += P^T dO and dK += dS^T Q.
+      {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fp, fds;
+        wmma::load_matrix_sync(fp, PTw, L.ldp);
+        wmma::load_matrix_sync(fds, DSTw, L.ldp);
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-        if (nt < dvt) {
-          wmma::load_matrix_sync(fb, Gc + nt * 16, L.ldg);
-          wmma::mma_sync(acc_v[nt], fp, fb, acc_v[nt]);
-        }
-        if (nt < dt) {
-          wmma::load_matrix_sync(fb, Qc + nt * 16, L.ldq);
-          wmma::mma_sync(acc_k[nt], fds, fb, acc_k[nt]);
+        for (int nt = 0; nt < NT; ++nt) {
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+          if (nt < dvt) {
+            wmma::load_matrix_sync(fb, Gc + nt * 16, L.ldg);
+            wmma::mma_sync(acc_v[nt], fp, fb, acc_v[nt]);
+          }
+          if (nt < dt) {
+            wmma::load_matrix_sync(fb, Qc + nt * 16, L.ldq);
+            wmma::mma_sync(acc_k[nt], fds, fb, acc_k[nt]);
+          }
         }
       }
     }
+    __syncthreads();  // chunk c is consumed before its buffer is refilled
   }
 
   // Epilogue: every key of the tile gets its rows (zeros for absent keys or no queries), through

@@ -125,6 +125,110 @@ __device__ __forceinline__ int tile_keys(int64_t nk, int64_t t) {
   return static_cast<int>(left < kFwdKeys ? left : kFwdKeys);
 }
 
+// Block-wide: body(Ks, Vs, valid) for each of the sample's key tiles in order, tile t + 1 being
+// copied (cp.async) while body works on tile t. Every thread of the block calls this; there is
+// a barrier before each body call (so shared memory the caller set up before is visible) and
+// after it (so body's shared-memory reads are done before the buffer is refilled).
+template <typename T, typename Keys, typename Body>
+__device__ __forceinline__ void for_each_kv_tile(const Keys& keys, const KvTileLayout& L, char* base, int64_t k0,
+                                                 int64_t nk, int64_t h, Body&& body) {
+  const int64_t ntiles = (nk + kFwdKeys - 1) / kFwdKeys;
+  if (ntiles == 0) return;
+  kv_tile_rows<T>(keys, L, base, 0, k0, tile_keys(nk, 0), h);
+  __syncthreads();
+  kv_tile_copy<T>(keys, L, base, 0);
+  for (int64_t t = 0; t < ntiles; ++t) {
+    const int cur = static_cast<int>(t & 1);
+    if (t + 1 < ntiles) kv_tile_rows<T>(keys, L, base, cur ^ 1, k0 + (t + 1) * kFwdKeys, tile_keys(nk, t + 1), h);
+    __pipeline_wait_prior(0);
+    __syncthreads();  // tile t has landed; tile t + 1's row pointers are set
+    if (t + 1 < ntiles) kv_tile_copy<T>(keys, L, base, cur ^ 1);  // overlaps the work on tile t
+    body(reinterpret_cast<const T*>(base + (L.k + cur * L.stride)), reinterpret_cast<const T*>(base + (L.v + cur * L.stride)),
+         reinterpret_cast<const float*>(base + (L.valid + cur * L.stride)));
+    __syncthreads();  // every warp is done with tile t before its buffer is refilled
+  }
+}
+
+// Where a block of the forward and dq tensor-core kernels sits: sample b, head h, the block's
+// first query row and row count, this warp's first row and row count, the sample's keys.
+struct MmaQueryBlock {
+  int64_t h, b, qblock, row0, k0, nk;
+  int nrows, block_rows;
+  template <typename T>
+  __device__ MmaQueryBlock(const QueryArgs<T>& a, int warps, int warp) {
+    h = blockIdx.y;
+    b = tile_sample(a.tiles, a.batch, blockIdx.x);
+    qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kMmaRows);
+    row0 = qblock + warp * kMmaRows;
+    const int64_t left = a.q_offsets[b + 1] - row0, qleft = a.q_offsets[b + 1] - qblock;
+    nrows = left <= 0 ? 0 : (left < kMmaRows ? static_cast<int>(left) : kMmaRows);
+    block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
+    k0 = a.k_offsets[b];
+    nk = a.k_offsets[b + 1] - k0;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Warp-level products on 16-row tiles in shared memory (16-bit inputs, fp32 accumulators).
+using AccFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
+
+// acc += A B^T: A [16 x 16 k_tiles] and B [16 x 16 k_tiles], both row-major (B^T read as a
+// column-major operand).
+template <typename T>
+__device__ __forceinline__ void mma_abt(AccFrag& acc, const T* A, int lda, const T* B, int ldb, int k_tiles) {
+  using namespace nvcuda;
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+    wmma::load_matrix_sync(fa, A + kt * 16, lda);
+    wmma::load_matrix_sync(fb, B + kt * 16, ldb);
+    wmma::mma_sync(acc, fa, fb, acc);
+  }
+}
+
+// acc += A B: A [16 x 16 k_tiles] and B [16 k_tiles x 16], both row-major.
+template <typename T>
+__device__ __forceinline__ void mma_ab(AccFrag& acc, const T* A, int lda, const T* B, int ldb, int k_tiles) {
+  using namespace nvcuda;
+#pragma unroll 4
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+    wmma::load_matrix_sync(fa, A + kt * 16, lda);
+    wmma::load_matrix_sync(fb, B + kt * 16 * ldb, ldb);
+    wmma::mma_sync(acc, fa, fb, acc);
+  }
+}
+
+// dst (16 x 16 tiles, row-major, ld) = A B^T, one tile per 16 rows of B (n_tiles of them).
+template <typename T>
+__device__ __forceinline__ void store_abt(float* dst, int ld, const T* A, int lda, const T* B, int ldb, int k_tiles,
+                                          int n_tiles) {
+  for (int nt = 0; nt < n_tiles; ++nt) {
+    AccFrag acc;
+    nvcuda::wmma::fill_fragment(acc, 0.f);
+    mma_abt(acc, A, lda, B + nt * 16 * ldb, ldb, k_tiles);
+    nvcuda::wmma::store_matrix_sync(dst + nt * 16, acc, ld, nvcuda::wmma::mem_row_major);
+  }
+}
+
+// Warp-wide epilogue: the first `tiles` accumulators (16 rows, columns 16 nt ...) through the
+// staging area (ld floats a row), then rows [0, rows) x [0, width) to row(r)[x] = value(r, v),
+// row-contiguously (coalesced).
+template <int NT, typename Row, typename Value>
+__device__ __forceinline__ void write_acc_rows(const AccFrag (&acc)[NT], int tiles, float* stage, int ld, int rows,
+                                               int width, Row row, Value value) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+    if (nt < tiles) nvcuda::wmma::store_matrix_sync(stage + nt * 16, acc[nt], ld, nvcuda::wmma::mem_row_major);
+  __syncwarp();
+  for (int idx = (threadIdx.x & 31); idx < rows * width; idx += 32) {
+    const int r = idx / width, x = idx - r * width;
+    row(r)[x] = value(r, stage[r * ld + x]);
+  }
+  __syncwarp();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forward on tensor cores: the tiling of attention_forward_kernel, but each warp owns 16 query
 // rows and computes S = Q K^T and O += P V as wmma products (fp32 accumulation). S goes through
@@ -159,16 +263,9 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
   extern __shared__ __align__(128) float4 smem_mma[];  // wmma tiles need 32-byte alignment
   char* base = reinterpret_cast<char*>(smem_mma);
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t h = blockIdx.y;
-  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
-  const int64_t qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kMmaRows);
-  const int64_t row0 = qblock + warp * kMmaRows;
-  const int64_t left = a.q_offsets[b + 1] - row0;
-  const int nrows = left <= 0 ? 0 : (left < kMmaRows ? static_cast<int>(left) : kMmaRows);
-  const int64_t qleft = a.q_offsets[b + 1] - qblock;
-  const int block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
-  const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
-  const int64_t ntiles = (nk + kFwdKeys - 1) / kFwdKeys;
+  const MmaQueryBlock blk(a, warps, warp);
+  const int64_t h = blk.h, qblock = blk.qblock, row0 = blk.row0;
+  const int nrows = blk.nrows, block_rows = blk.block_rows;
   const FwdMmaLayout L(warps, a.d, a.dv, Keys::kShared, sizeof(T));
 
   T* Qs = reinterpret_cast<T*>(base + L.q);
@@ -179,7 +276,6 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
   float* lrow = mrow + kMmaRows;
   float* arow = lrow + kMmaRows;
 
-  if (ntiles > 0) kv_tile_rows<T>(keys, L.kv, base, 0, k0, tile_keys(nk, 0), h);
   copy_rows<T>(Qs, L.ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
     return r < block_rows ? a.q + ((qblock + r) * a.heads + h) * a.d : nullptr;
   });
@@ -189,40 +285,18 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
     lrow[lane] = 0.f;
   }
   __syncwarp();
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> rowid, o_acc[NT];
+  AccFrag rowid, o_acc[NT];
   wmma::load_matrix_sync(rowid, Sw, L.lds, wmma::mem_row_major);
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) wmma::fill_fragment(o_acc[nt], 0.f);
   const int dvt = a.dv / 16;
-  __syncthreads();  // Q, the first tile's row pointers
-  if (ntiles > 0) kv_tile_copy<T>(keys, L.kv, base, 0);
   const T* Qw = Qs + warp * kMmaRows * L.ldq;
   const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // softmax: 2 lanes per row
 
-  for (int64_t t = 0; t < ntiles; ++t) {
-    const int cur = static_cast<int>(t & 1);
-    if (t + 1 < ntiles) kv_tile_rows<T>(keys, L.kv, base, cur ^ 1, k0 + (t + 1) * kFwdKeys, tile_keys(nk, t + 1), h);
-    __pipeline_wait_prior(0);
-    __syncthreads();  // tile t has landed; tile t + 1's row pointers are set
-    if (t + 1 < ntiles) kv_tile_copy<T>(keys, L.kv, base, cur ^ 1);  // overlaps the work on tile t
-    const T* Ks = reinterpret_cast<const T*>(base + (L.kv.k + cur * L.kv.stride));
-    const T* Vs = reinterpret_cast<const T*>(base + (L.kv.v + cur * L.kv.stride));
-    const float* valid = reinterpret_cast<const float*>(base + (L.kv.valid + cur * L.kv.stride));
-
+  for_each_kv_tile<T>(keys, L.kv, base, blk.k0, blk.nk, h, [&](const T* Ks, const T* Vs, const float* valid) {
     if (nrows > 0) {  // warp-uniform
       // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
-      for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
-        for (int kt = 0; kt < a.d / 16; ++kt) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-          wmma::load_matrix_sync(fa, Qw + kt * 16, L.ldq);
-          wmma::load_matrix_sync(fb, Ks + nt * 16 * L.kv.ldk + kt * 16, L.kv.ldk);
-          wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(Sw + nt * 16, acc, L.lds, wmma::mem_row_major);
-      }
+      store_abt(Sw, L.lds, Qw, L.ldq, Ks, L.kv.ldk, a.d / 16, kFwdKeys / 16);
       __syncwarp();
 
       // Online softmax: lanes 2r and 2r+1 own row r, 32 keys each.
@@ -256,34 +330,18 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
       for (int nt = 0; nt < NT; ++nt) {
         if (nt < dvt) {
           for (int i = 0; i < o_acc[nt].num_elements; ++i) o_acc[nt].x[i] *= arow[static_cast<int>(rowid.x[i])];
-#pragma unroll
-          for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-            wmma::load_matrix_sync(fa, Pw + kt * 16, L.ldp);
-            wmma::load_matrix_sync(fb, Vs + kt * 16 * L.kv.ldv + nt * 16, L.kv.ldv);
-            wmma::mma_sync(o_acc[nt], fa, fb, o_acc[nt]);
-          }
+          mma_ab(o_acc[nt], Pw, L.ldp, Vs + nt * 16, L.kv.ldv, kFwdKeys / 16);
         }
       }
       __syncwarp();
     }
-    __syncthreads();  // every warp is done with tile t before its buffer is refilled
-  }
+  });
 
-  // Epilogue: O / l through the warp's S area, stored row-contiguously (coalesced); the
-  // log-sum-exp per row.
+  // Epilogue: O / l through the warp's S area; the log-sum-exp per row.
   if (nrows == 0) return;
-  float* Ow = Sw;
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-    if (nt < dvt) wmma::store_matrix_sync(Ow + nt * 16, o_acc[nt], L.ldo, wmma::mem_row_major);
-  __syncwarp();
-  for (int idx = lane; idx < nrows * a.dv; idx += 32) {
-    const int rr = idx / a.dv, e = idx - rr * a.dv;
-    const float l = lrow[rr];
-    a.out[((row0 + rr) * a.heads + h) * a.dv + e] = from_float<T>(l > 0.f ? Ow[rr * L.ldo + e] / l : 0.f);
-  }
+  write_acc_rows(
+      o_acc, dvt, Sw, L.ldo, nrows, a.dv, [&](int rr) { return a.out + ((row0 + rr) * a.heads + h) * a.dv; },
+      [&](int rr, float o) { return from_float<T>(lrow[rr] > 0.f ? o / lrow[rr] : 0.f); });
   if (lane < nrows) {
     const float l = lrow[lane];
     a.lse[(row0 + lane) * a.heads + h] = l > 0.f ? mrow[lane] + logf(l) : neg_inf();
@@ -329,16 +387,9 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   extern __shared__ __align__(128) float4 smem_mma[];
   char* base = reinterpret_cast<char*>(smem_mma);
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t h = blockIdx.y;
-  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
-  const int64_t qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kMmaRows);
-  const int64_t row0 = qblock + warp * kMmaRows;
-  const int64_t left = a.q_offsets[b + 1] - row0;
-  const int nrows = left <= 0 ? 0 : (left < kMmaRows ? static_cast<int>(left) : kMmaRows);
-  const int64_t qleft = a.q_offsets[b + 1] - qblock;
-  const int block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
-  const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
-  const int64_t ntiles = (nk + kFwdKeys - 1) / kFwdKeys;
+  const MmaQueryBlock blk(a, warps, warp);
+  const int64_t h = blk.h, qblock = blk.qblock, row0 = blk.row0;
+  const int nrows = blk.nrows, block_rows = blk.block_rows;
   const DqMmaLayout L(warps, a.d, a.dv, Keys::kShared, sizeof(T));
 
   T* Qs = reinterpret_cast<T*>(base + L.q);
@@ -350,7 +401,6 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   float* lse_w = reinterpret_cast<float*>(mine + L.stats);
   float* dd_w = lse_w + kMmaRows;
 
-  if (ntiles > 0) kv_tile_rows<T>(keys, L.kv, base, 0, k0, tile_keys(nk, 0), h);
   copy_rows<T>(Qs, L.ldq, warps * kMmaRows, a.d, qvec, [&](int r) -> const T* {
     return r < block_rows ? a.q + ((qblock + r) * a.heads + h) * a.d : nullptr;
   });
@@ -362,49 +412,19 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
     lse_w[lane] = lane < nrows ? a.lse[row] : neg_inf();
     dd_w[lane] = lane < nrows ? a.dd[row] : 0.f;
   }
-  __syncthreads();  // Q, dO, the first tile's row pointers
-  if (ntiles > 0) kv_tile_copy<T>(keys, L.kv, base, 0);
   const T* Qw = Qs + warp * kMmaRows * L.ldq;
   const T* Gw = Gs + warp * kMmaRows * L.ldg;
   const int dt = a.d / 16, dvt = a.dv / 16;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> dq_acc[NT];
+  AccFrag dq_acc[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) wmma::fill_fragment(dq_acc[nt], 0.f);
   const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // dS: 2 lanes per row
 
-  for (int64_t t = 0; t < ntiles; ++t) {
-    const int cur = static_cast<int>(t & 1);
-    if (t + 1 < ntiles) kv_tile_rows<T>(keys, L.kv, base, cur ^ 1, k0 + (t + 1) * kFwdKeys, tile_keys(nk, t + 1), h);
-    __pipeline_wait_prior(0);
-    __syncthreads();  // tile t has landed; tile t + 1's row pointers are set
-    if (t + 1 < ntiles) kv_tile_copy<T>(keys, L.kv, base, cur ^ 1);  // overlaps the work on tile t
-    const T* Ks = reinterpret_cast<const T*>(base + (L.kv.k + cur * L.kv.stride));
-    const T* Vs = reinterpret_cast<const T*>(base + (L.kv.v + cur * L.kv.stride));
-    const float* valid = reinterpret_cast<const float*>(base + (L.kv.valid + cur * L.kv.stride));
-
+  for_each_kv_tile<T>(keys, L.kv, base, blk.k0, blk.nk, h, [&](const T* Ks, const T* Vs, const float* valid) {
     if (nrows > 0) {  // warp-uniform
       // S = Q K^T and dP = dO V^T for this warp's 16 rows and the tile's 64 keys.
-      for (int nt = 0; nt < kFwdKeys / 16; ++nt) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
-        for (int kt = 0; kt < dt; ++kt) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-          wmma::load_matrix_sync(fa, Qw + kt * 16, L.ldq);
-          wmma::load_matrix_sync(fb, Ks + nt * 16 * L.kv.ldk + kt * 16, L.kv.ldk);
-          wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(Sw + nt * 16, acc, L.lds, wmma::mem_row_major);
-        wmma::fill_fragment(acc, 0.f);
-        for (int kt = 0; kt < dvt; ++kt) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-          wmma::load_matrix_sync(fa, Gw + kt * 16, L.ldg);
-          wmma::load_matrix_sync(fb, Vs + nt * 16 * L.kv.ldv + kt * 16, L.kv.ldv);
-          wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(DPw + nt * 16, acc, L.lds, wmma::mem_row_major);
-      }
+      store_abt(Sw, L.lds, Qw, L.ldq, Ks, L.kv.ldk, dt, kFwdKeys / 16);
+      store_abt(DPw, L.lds, Gw, L.ldg, Vs, L.kv.ldv, dvt, kFwdKeys / 16);
       __syncwarp();
 
       // dS = P (dP - dd), P recomputed from the forward's log-sum-exp; absent keys give 0.
@@ -419,34 +439,17 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
 
       // dQ += dS K.
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        if (nt < dt) {
-#pragma unroll
-          for (int kt = 0; kt < kFwdKeys / 16; ++kt) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-            wmma::load_matrix_sync(fa, DSw + kt * 16, L.ldp);
-            wmma::load_matrix_sync(fb, Ks + kt * 16 * L.kv.ldk + nt * 16, L.kv.ldk);
-            wmma::mma_sync(dq_acc[nt], fa, fb, dq_acc[nt]);
-          }
-        }
-      }
+      for (int nt = 0; nt < NT; ++nt)
+        if (nt < dt) mma_ab(dq_acc[nt], DSw, L.ldp, Ks + nt * 16, L.kv.ldk, kFwdKeys / 16);
       __syncwarp();
     }
-    __syncthreads();  // every warp is done with tile t before its buffer is refilled
-  }
+  });
 
-  // Epilogue: scale * dQ through the warp's S/dP area, stored row-contiguously (coalesced).
+  // Epilogue: scale * dQ through the warp's S/dP area.
   if (nrows == 0) return;
-  float* Ow = Sw;
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-    if (nt < dt) wmma::store_matrix_sync(Ow + nt * 16, dq_acc[nt], L.ldo, wmma::mem_row_major);
-  __syncwarp();
-  for (int idx = lane; idx < nrows * a.d; idx += 32) {
-    const int rr = idx / a.d, x = idx - rr * a.d;
-    a.dq[((row0 + rr) * a.heads + h) * a.d + x] = from_float<T>(Ow[rr * L.ldo + x] * a.scale);
-  }
+  write_acc_rows(
+      dq_acc, dt, Sw, L.ldo, nrows, a.d, [&](int rr) { return a.dq + ((row0 + rr) * a.heads + h) * a.d; },
+      [&](int, float v) { return from_float<T>(v * a.scale); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +553,7 @@ __global__ void __launch_bounds__(kDkvMmaWarps * 32)
   const int nw = n - warp * kMmaRows <= 0 ? 0 : (n - warp * kMmaRows < kMmaRows ? n - warp * kMmaRows : kMmaRows);
   const int64_t key0 = kb + warp * kMmaRows;
 
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc_k[NT], acc_v[NT];
+  AccFrag acc_k[NT], acc_v[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
     wmma::fill_fragment(acc_k[nt], 0.f);
@@ -569,27 +572,8 @@ __global__ void __launch_bounds__(kDkvMmaWarps * 32)
     const float* dd_c = lse_c + kMmaRows;
     if (nw > 0) {  // warp-uniform: a warp whose keys are past the sample's end has nothing to do
       // S^T = K Q^T and dP^T = V dO^T: this warp's 16 keys x the chunk's 16 queries.
-      {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.f);
-        for (int kt = 0; kt < dt; ++kt) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-          wmma::load_matrix_sync(fa, Kw + kt * 16, L.ldk);
-          wmma::load_matrix_sync(fb, Qc + kt * 16, L.ldq);
-          wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(STw, acc, L.lds, wmma::mem_row_major);
-        wmma::fill_fragment(acc, 0.f);
-        for (int kt = 0; kt < dvt; ++kt) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-          wmma::load_matrix_sync(fa, Vw + kt * 16, L.ldv);
-          wmma::load_matrix_sync(fb, Gc + kt * 16, L.ldg);
-          wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(DPTw, acc, L.lds, wmma::mem_row_major);
-      }
+      store_abt(STw, L.lds, Kw, L.ldk, Qc, L.ldq, dt, 1);
+      store_abt(DPTw, L.lds, Vw, L.ldv, Gc, L.ldg, dvt, 1);
       __syncwarp();
 
       // P^T and dS^T (row = key, column = query); absent keys and queries without keys give 0.
@@ -603,47 +587,24 @@ __global__ void __launch_bounds__(kDkvMmaWarps * 32)
       __syncwarp();
 
       // dV += P^T dO and dK += dS^T Q.
-      {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fp, fds;
-        wmma::load_matrix_sync(fp, PTw, L.ldp);
-        wmma::load_matrix_sync(fds, DSTw, L.ldp);
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-          if (nt < dvt) {
-            wmma::load_matrix_sync(fb, Gc + nt * 16, L.ldg);
-            wmma::mma_sync(acc_v[nt], fp, fb, acc_v[nt]);
-          }
-          if (nt < dt) {
-            wmma::load_matrix_sync(fb, Qc + nt * 16, L.ldq);
-            wmma::mma_sync(acc_k[nt], fds, fb, acc_k[nt]);
-          }
-        }
+      for (int nt = 0; nt < NT; ++nt) {
+        if (nt < dvt) mma_ab(acc_v[nt], PTw, L.ldp, Gc + nt * 16, L.ldg, 1);
+        if (nt < dt) mma_ab(acc_k[nt], DSTw, L.ldp, Qc + nt * 16, L.ldq, 1);
       }
     }
     __syncthreads();  // chunk c is consumed before its buffer is refilled
   }
 
   // Epilogue: every key of the tile gets its rows (zeros for absent keys or no queries), through
-  // the warp's O area, stored row-contiguously. dK carries the softmax scale.
+  // the warp's O area. dK carries the softmax scale.
   if (nw == 0) return;
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-    if (nt < dvt) wmma::store_matrix_sync(Ow + nt * 16, acc_v[nt], L.ldo, wmma::mem_row_major);
-  __syncwarp();
-  for (int idx = lane; idx < nw * a.dv; idx += 32) {
-    const int rr = idx / a.dv, x = idx - rr * a.dv;
-    dv[((key0 + rr) * a.heads + h) * a.dv + x] = from_float<T>(Ow[rr * L.ldo + x]);
-  }
-  __syncwarp();
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt)
-    if (nt < dt) wmma::store_matrix_sync(Ow + nt * 16, acc_k[nt], L.ldo, wmma::mem_row_major);
-  __syncwarp();
-  for (int idx = lane; idx < nw * a.d; idx += 32) {
-    const int rr = idx / a.d, x = idx - rr * a.d;
-    dk[((key0 + rr) * a.heads + h) * a.d + x] = from_float<T>(Ow[rr * L.ldo + x] * a.scale);
-  }
+  write_acc_rows(
+      acc_v, dvt, Ow, L.ldo, nw, a.dv, [&](int rr) { return dv + ((key0 + rr) * a.heads + h) * a.dv; },
+      [](int, float v) { return from_float<T>(v); });
+  write_acc_rows(
+      acc_k, dt, Ow, L.ldo, nw, a.d, [&](int rr) { return dk + ((key0 + rr) * a.heads + h) * a.d; },
+      [&](int, float v) { return from_float<T>(v * a.scale); });
 }
 
 }  // namespace

@@ -53,6 +53,15 @@ void dispatch_tiles(int64_t width, F&& f) {
   dispatch_chunks(width, [&](auto cc) { f(std::integral_constant<int, 2 * decltype(cc)::value>{}); });
 }
 
+// Keys per tile of the tensor-core forward and dq kernels: one-warp blocks (at most 16 query
+// rows of a sample) take 32, so that their shared memory halves and more of them are resident;
+// larger blocks share 64-key tiles among their warps.
+template <typename F>
+void dispatch_tile_keys(int warps, F&& f) {
+  if (warps == 1) f(std::integral_constant<int, 32>{});
+  else f(std::integral_constant<int, 64>{});
+}
+
 // 16-byte aligned rows of 16-bit elements (d % 16 == 0 makes every row aligned when the base is).
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
@@ -63,12 +72,14 @@ void launch_forward(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int ro
   if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
     if (uses_mma(a.d, a.dv)) {
       const int warps = rows_per_block / kMmaRows;
-      const size_t bytes = FwdMmaLayout(warps, a.d, a.dv, Keys::kShared, sizeof(TQ)).total;
       dispatch_tiles(a.dv, [&](auto nt) {
-        auto kernel = attention_forward_mma_kernel<TQ, decltype(nt)::value, Keys>;
-        prepare_smem(kernel, bytes);
-        const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads));
-        kernel<<<grid, warps * 32, bytes, stream>>>(a, keys, aligned16(a.q));
+        dispatch_tile_keys(warps, [&](auto kt) {
+          const size_t bytes = FwdMmaLayout(warps, decltype(kt)::value, a.d, a.dv, Keys::kShared, sizeof(TQ)).total;
+          auto kernel = attention_forward_mma_kernel<TQ, decltype(nt)::value, decltype(kt)::value, Keys>;
+          prepare_smem(kernel, bytes);
+          const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads));
+          kernel<<<grid, warps * 32, bytes, stream>>>(a, keys, aligned16(a.q));
+        });
       });
       return;
     }
@@ -98,12 +109,14 @@ void launch_dq(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int rows_pe
   if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
     if (uses_mma(a.d, a.dv)) {
       const int warps = rows_per_block / kMmaRows;
-      const DqMmaLayout layout(warps, a.d, a.dv, Keys::kShared, sizeof(TQ));
       dispatch_tiles(a.d, [&](auto nt) {
-        auto kernel = attention_dq_mma_kernel<TQ, decltype(nt)::value, Keys>;
-        prepare_smem(kernel, layout.total);
-        const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads));
-        kernel<<<grid, warps * 32, layout.total, stream>>>(a, keys, aligned16(a.q), aligned16(a.grad_out));
+        dispatch_tile_keys(warps, [&](auto kt) {
+          const size_t bytes = DqMmaLayout(warps, decltype(kt)::value, a.d, a.dv, Keys::kShared, sizeof(TQ)).total;
+          auto kernel = attention_dq_mma_kernel<TQ, decltype(nt)::value, decltype(kt)::value, Keys>;
+          prepare_smem(kernel, bytes);
+          const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(a.heads));
+          kernel<<<grid, warps * 32, bytes, stream>>>(a, keys, aligned16(a.q), aligned16(a.grad_out));
+        });
       });
       return;
     }

@@ -62,30 +62,31 @@ __device__ __forceinline__ void copy_rows_async(T* dst, int ld, int rows, int wi
   }
 }
 
-// Two key/value tile buffers of kFwdKeys rows with their presence flags and row pointers; the
+// Two key/value tile buffers of `rows` keys with their presence flags and row pointers; the
 // second buffer is the first shifted by `stride` bytes (no arrays: a runtime-indexed array in a
 // kernel's struct would live in local memory).
 struct KvTileLayout {
-  int ldk, ldv;
+  int rows, ldk, ldv;
   size_t k, v, valid, kptr, vptr, stride, end;  // byte offsets of buffer 0; buffer size
-  __host__ __device__ KvTileLayout(size_t start, int d, int dv, bool shared_kv, size_t elem) {
+  __host__ __device__ KvTileLayout(size_t start, int tile_rows, int d, int dv, bool shared_kv, size_t elem) {
+    rows = tile_rows;
     ldk = d + 8;
     ldv = shared_kv ? ldk : dv + 8;
     size_t off = start;
     k = off;
-    off += align32(elem * kFwdKeys * ldk);
+    off += align32(elem * rows * ldk);
     v = k;
     if (!shared_kv) {
       v = off;
-      off += align32(elem * kFwdKeys * ldv);
+      off += align32(elem * rows * ldv);
     }
     valid = off;
-    off += align32(sizeof(float) * kFwdKeys);
+    off += align32(sizeof(float) * rows);
     kptr = vptr = off;
-    off += align32(sizeof(void*) * kFwdKeys);
+    off += align32(sizeof(void*) * rows);
     if (!shared_kv) {
       vptr = off;
-      off += align32(sizeof(void*) * kFwdKeys);
+      off += align32(sizeof(void*) * rows);
     }
     stride = off - start;
     end = start + 2 * stride;
@@ -101,7 +102,7 @@ __device__ __forceinline__ void kv_tile_rows(const Keys& keys, const KvTileLayou
   float* valid = reinterpret_cast<float*>(base + (L.valid + buf * L.stride));
   const T** kp = reinterpret_cast<const T**>(base + (L.kptr + buf * L.stride));
   const T** vp = reinterpret_cast<const T**>(base + (L.vptr + buf * L.stride));
-  for (int j = threadIdx.x; j < kFwdKeys; j += blockDim.x) {
+  for (int j = threadIdx.x; j < L.rows; j += blockDim.x) {
     const bool ok = j < n && keys.present(kstart + j);
     valid[j] = ok ? 1.f : 0.f;
     kp[j] = ok ? keys.key(kstart + j, h) : nullptr;
@@ -111,18 +112,18 @@ __device__ __forceinline__ void kv_tile_rows(const Keys& keys, const KvTileLayou
 template <typename T, typename Keys>
 __device__ __forceinline__ void kv_tile_copy(const Keys& keys, const KvTileLayout& L, char* base, int buf) {
   const T* const* kp = reinterpret_cast<const T* const*>(base + (L.kptr + buf * L.stride));
-  copy_rows_async<T>(reinterpret_cast<T*>(base + (L.k + buf * L.stride)), L.ldk, kFwdKeys, keys.d, keys.kvec16,
+  copy_rows_async<T>(reinterpret_cast<T*>(base + (L.k + buf * L.stride)), L.ldk, L.rows, keys.d, keys.kvec16,
                      [&](int r) { return kp[r]; });
   if (!Keys::kShared) {
     const T* const* vp = reinterpret_cast<const T* const*>(base + (L.vptr + buf * L.stride));
-    copy_rows_async<T>(reinterpret_cast<T*>(base + (L.v + buf * L.stride)), L.ldv, kFwdKeys, keys.dv, keys.vvec16,
+    copy_rows_async<T>(reinterpret_cast<T*>(base + (L.v + buf * L.stride)), L.ldv, L.rows, keys.dv, keys.vvec16,
                        [&](int r) { return vp[r]; });
   }
   __pipeline_commit();
 }
-__device__ __forceinline__ int tile_keys(int64_t nk, int64_t t) {
-  const int64_t left = nk - t * kFwdKeys;
-  return static_cast<int>(left < kFwdKeys ? left : kFwdKeys);
+__device__ __forceinline__ int tile_keys(int64_t nk, int64_t t, int rows) {
+  const int64_t left = nk - t * rows;
+  return static_cast<int>(left < rows ? left : rows);
 }
 
 // Block-wide: body(Ks, Vs, valid) for each of the sample's key tiles in order, tile t + 1 being
@@ -132,14 +133,14 @@ __device__ __forceinline__ int tile_keys(int64_t nk, int64_t t) {
 template <typename T, typename Keys, typename Body>
 __device__ __forceinline__ void for_each_kv_tile(const Keys& keys, const KvTileLayout& L, char* base, int64_t k0,
                                                  int64_t nk, int64_t h, Body&& body) {
-  const int64_t ntiles = (nk + kFwdKeys - 1) / kFwdKeys;
+  const int64_t ntiles = (nk + L.rows - 1) / L.rows;
   if (ntiles == 0) return;
-  kv_tile_rows<T>(keys, L, base, 0, k0, tile_keys(nk, 0), h);
+  kv_tile_rows<T>(keys, L, base, 0, k0, tile_keys(nk, 0, L.rows), h);
   __syncthreads();
   kv_tile_copy<T>(keys, L, base, 0);
   for (int64_t t = 0; t < ntiles; ++t) {
     const int cur = static_cast<int>(t & 1);
-    if (t + 1 < ntiles) kv_tile_rows<T>(keys, L, base, cur ^ 1, k0 + (t + 1) * kFwdKeys, tile_keys(nk, t + 1), h);
+    if (t + 1 < ntiles) kv_tile_rows<T>(keys, L, base, cur ^ 1, k0 + (t + 1) * L.rows, tile_keys(nk, t + 1, L.rows), h);
     __pipeline_wait_prior(0);
     __syncthreads();  // tile t has landed; tile t + 1's row pointers are set
     if (t + 1 < ntiles) kv_tile_copy<T>(keys, L, base, cur ^ 1);  // overlaps the work on tile t
@@ -231,7 +232,8 @@ __device__ __forceinline__ void write_acc_rows(const AccFrag (&acc)[NT], int til
 
 // ---------------------------------------------------------------------------------------------
 // Forward on tensor cores: the tiling of attention_forward_kernel, but each warp owns 16 query
-// rows and computes S = Q K^T and O += P V as wmma products (fp32 accumulation). S goes through
+// rows, key tiles have KT keys (32 for one-warp blocks, halving their shared memory so that
+// twice as many fit on a multiprocessor; 64 otherwise), and each warp computes S = Q K^T and O += P V as wmma products (fp32 accumulation). S goes through
 // shared memory for the online softmax (2 lanes per row), which writes P in 16-bit. The running
 // O stays in accumulator fragments; its rows are rescaled in registers, each element finding
 // its row through `rowid`, an accumulator loaded from a matrix of row indices (the fragment
@@ -240,11 +242,11 @@ struct FwdMmaLayout {
   int ldq, lds, ldp, ldo;
   KvTileLayout kv;
   size_t q, warp0, per_warp, s, p, stats, total;
-  __host__ __device__ FwdMmaLayout(int warps, int d, int dv, bool shared_kv, size_t elem)
-      : kv(align32(elem * warps * kMmaRows * (d + 8)), d, dv, shared_kv, elem) {
+  __host__ __device__ FwdMmaLayout(int warps, int kt, int d, int dv, bool shared_kv, size_t elem)
+      : kv(align32(elem * warps * kMmaRows * (d + 8)), kt, d, dv, shared_kv, elem) {
     ldq = d + 8;
-    lds = kFwdKeys + 4;
-    ldp = kFwdKeys + 8;
+    lds = kt + 4;
+    ldp = kt + 8;
     ldo = dv + 4;
     q = 0;
     warp0 = kv.end;
@@ -257,7 +259,7 @@ struct FwdMmaLayout {
   }
 };
 
-template <typename T, int NT, typename Keys>
+template <typename T, int NT, int KT, typename Keys>
 __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T> a, Keys keys, bool qvec) {
   using namespace nvcuda;
   extern __shared__ __align__(128) float4 smem_mma[];  // wmma tiles need 32-byte alignment
@@ -266,7 +268,7 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
   const MmaQueryBlock blk(a, warps, warp);
   const int64_t h = blk.h, qblock = blk.qblock, row0 = blk.row0;
   const int nrows = blk.nrows, block_rows = blk.block_rows;
-  const FwdMmaLayout L(warps, a.d, a.dv, Keys::kShared, sizeof(T));
+  const FwdMmaLayout L(warps, KT, a.d, a.dv, Keys::kShared, sizeof(T));
 
   T* Qs = reinterpret_cast<T*>(base + L.q);
   char* mine = base + L.warp0 + warp * L.per_warp;
@@ -291,25 +293,25 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
   for (int nt = 0; nt < NT; ++nt) wmma::fill_fragment(o_acc[nt], 0.f);
   const int dvt = a.dv / 16;
   const T* Qw = Qs + warp * kMmaRows * L.ldq;
-  const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // softmax: 2 lanes per row
+  const int r = lane >> 1, c0 = (lane & 1) * (KT / 2);  // softmax: 2 lanes per row
 
   for_each_kv_tile<T>(keys, L.kv, base, blk.k0, blk.nk, h, [&](const T* Ks, const T* Vs, const float* valid) {
     if (nrows > 0) {  // warp-uniform
       // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
-      store_abt(Sw, L.lds, Qw, L.ldq, Ks, L.kv.ldk, a.d / 16, kFwdKeys / 16);
+      store_abt(Sw, L.lds, Qw, L.ldq, Ks, L.kv.ldk, a.d / 16, KT / 16);
       __syncwarp();
 
       // Online softmax: lanes 2r and 2r+1 own row r, 32 keys each.
       {
         float mx = neg_inf();
-        for (int c = c0; c < c0 + kFwdKeys / 2; ++c)
+        for (int c = c0; c < c0 + KT / 2; ++c)
           if (valid[c] != 0.f) mx = fmaxf(mx, Sw[r * L.lds + c] * a.scale);
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         const float m_old = mrow[r];
         const float m_new = fmaxf(m_old, mx);
         const float alpha = m_new == neg_inf() ? 1.f : __expf(m_old - m_new);
         float sum = 0.f;
-        for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
+        for (int c = c0; c < c0 + KT / 2; ++c) {
           const float p =
               (valid[c] != 0.f && m_new != neg_inf()) ? __expf(Sw[r * L.lds + c] * a.scale - m_new) : 0.f;
           Pw[r * L.ldp + c] = from_float<T>(p);
@@ -330,7 +332,7 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
       for (int nt = 0; nt < NT; ++nt) {
         if (nt < dvt) {
           for (int i = 0; i < o_acc[nt].num_elements; ++i) o_acc[nt].x[i] *= arow[static_cast<int>(rowid.x[i])];
-          mma_ab(o_acc[nt], Pw, L.ldp, Vs + nt * 16, L.kv.ldv, kFwdKeys / 16);
+          mma_ab(o_acc[nt], Pw, L.ldp, Vs + nt * 16, L.kv.ldv, KT / 16);
         }
       }
       __syncwarp();
@@ -350,7 +352,7 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
 
 // ---------------------------------------------------------------------------------------------
 // dq on tensor cores: the tiling of attention_forward_mma_kernel (16 query rows per warp, key
-// tiles of 64 shared by the block, double-buffered). Per tile and warp: S = Q K^T and
+// tiles of KT shared by the block, double-buffered). Per tile and warp: S = Q K^T and
 // dP = dO V^T (wmma, to shared memory), dS = P (dP - dd) with P = exp(scale S - lse) (16-bit,
 // as FlashAttention-2 does), then dQ += dS K with the dQ accumulators held in registers across
 // tiles (no online rescaling is needed in the backward). NT >= d / 16 bounds the dQ tiles.
@@ -359,13 +361,13 @@ struct DqMmaLayout {
   KvTileLayout kv;
   size_t q, g, warp0, per_warp;  // byte offsets from the start / per warp
   size_t s, dp, ds, stats, total;  // within a warp's area; total bytes
-  __host__ __device__ DqMmaLayout(int warps, int d, int dv, bool shared_kv, size_t elem)
-      : kv(align32(elem * warps * kMmaRows * (d + 8)) + align32(elem * warps * kMmaRows * (dv + 8)), d, dv,
+  __host__ __device__ DqMmaLayout(int warps, int kt, int d, int dv, bool shared_kv, size_t elem)
+      : kv(align32(elem * warps * kMmaRows * (d + 8)) + align32(elem * warps * kMmaRows * (dv + 8)), kt, d, dv,
            shared_kv, elem) {
     ldq = d + 8;
     ldg = dv + 8;
-    lds = kFwdKeys + 4;
-    ldp = kFwdKeys + 8;
+    lds = kt + 4;
+    ldp = kt + 8;
     ldo = d + 4;  // the dQ epilogue reuses the S and dP area
     q = 0;
     g = align32(elem * warps * kMmaRows * ldq);
@@ -381,7 +383,7 @@ struct DqMmaLayout {
   }
 };
 
-template <typename T, int NT, typename Keys>
+template <typename T, int NT, int KT, typename Keys>
 __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, Keys keys, bool qvec, bool gvec) {
   using namespace nvcuda;
   extern __shared__ __align__(128) float4 smem_mma[];
@@ -390,7 +392,7 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   const MmaQueryBlock blk(a, warps, warp);
   const int64_t h = blk.h, qblock = blk.qblock, row0 = blk.row0;
   const int nrows = blk.nrows, block_rows = blk.block_rows;
-  const DqMmaLayout L(warps, a.d, a.dv, Keys::kShared, sizeof(T));
+  const DqMmaLayout L(warps, KT, a.d, a.dv, Keys::kShared, sizeof(T));
 
   T* Qs = reinterpret_cast<T*>(base + L.q);
   T* Gs = reinterpret_cast<T*>(base + L.g);
@@ -418,19 +420,19 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   AccFrag dq_acc[NT];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) wmma::fill_fragment(dq_acc[nt], 0.f);
-  const int r = lane >> 1, c0 = (lane & 1) * (kFwdKeys / 2);  // dS: 2 lanes per row
+  const int r = lane >> 1, c0 = (lane & 1) * (KT / 2);  // dS: 2 lanes per row
 
   for_each_kv_tile<T>(keys, L.kv, base, blk.k0, blk.nk, h, [&](const T* Ks, const T* Vs, const float* valid) {
     if (nrows > 0) {  // warp-uniform
       // S = Q K^T and dP = dO V^T for this warp's 16 rows and the tile's 64 keys.
-      store_abt(Sw, L.lds, Qw, L.ldq, Ks, L.kv.ldk, dt, kFwdKeys / 16);
-      store_abt(DPw, L.lds, Gw, L.ldg, Vs, L.kv.ldv, dvt, kFwdKeys / 16);
+      store_abt(Sw, L.lds, Qw, L.ldq, Ks, L.kv.ldk, dt, KT / 16);
+      store_abt(DPw, L.lds, Gw, L.ldg, Vs, L.kv.ldv, dvt, KT / 16);
       __syncwarp();
 
       // dS = P (dP - dd), P recomputed from the forward's log-sum-exp; absent keys give 0.
       {
         const float lse = lse_w[r], dd = dd_w[r];
-        for (int c = c0; c < c0 + kFwdKeys / 2; ++c) {
+        for (int c = c0; c < c0 + KT / 2; ++c) {
           const float p = (valid[c] != 0.f && lse != neg_inf()) ? __expf(Sw[r * L.lds + c] * a.scale - lse) : 0.f;
           DSw[r * L.ldp + c] = from_float<T>(p * (DPw[r * L.lds + c] - dd));
         }
@@ -440,7 +442,7 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
       // dQ += dS K.
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
-        if (nt < dt) mma_ab(dq_acc[nt], DSw, L.ldp, Ks + nt * 16, L.kv.ldk, kFwdKeys / 16);
+        if (nt < dt) mma_ab(dq_acc[nt], DSw, L.ldp, Ks + nt * 16, L.kv.ldk, KT / 16);
       __syncwarp();
     }
   });

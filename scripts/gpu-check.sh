@@ -15,7 +15,8 @@ run() { # name, command...
 }
 run build node scripts/install.mjs --build-from-source
 run info node dist/cli.js info
-run test-native npx vitest run test/native
+# (the CPU emulation of the CUDA kernels is for machines without a GPU: skipped here)
+run test-native npx vitest run test/native --exclude test/native/cuda_emulation.test.ts
 run test-model npx vitest run test/model
 run bench-kernels node bench/kernels.mjs --device cuda --json "$out/kernels.json"
 run bench-train node bench/train.mjs --device cuda --size gpu --steps 30 --json "$out/train.json"

@@ -37,6 +37,8 @@ const SIZES = {
       longer: { layers: 2, heads: 8, width: 128 },
       backbone: { tokens: 16, width: 256, layers: 2 },
       encoderSampling: { forward: 0.2, backward: 0.2 },
+      // bf16 bank rows: half the memory, and bank attention on tensor cores under bf16 autocast
+      memoryBank: { dtype: 'bfloat16' },
     },
   },
 };
@@ -56,7 +58,7 @@ for (const history of String(args.sources).split(',')) {
     preset: args.preset,
     ...size.config,
     device: args.device,
-    memoryBank: { history, stalenessProbe: 0 },
+    memoryBank: { ...size.config.memoryBank, history, stalenessProbe: 0 },
     train: { batchSize: batch, epochs: 1000 },
   });
   await model.fit({ steps: args.warmup, progressEvery: 1000 });

@@ -84,25 +84,40 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
 
 // Block-wide: rows [0, rows) of dst (row stride `stride` floats, a multiple of 4) get `width`
 // fp32 values each, zero-padded to a multiple of 4; row r is read from src(r), or is zero when
-// src(r) is nullptr. vec: width % 4 == 0 and rows 4-element aligned (vector loads).
+// src(r) is nullptr. vec: width % 4 == 0 and rows 4-element aligned (vector loads). Each thread
+// issues up to kLoadBatch loads before the first store, so they are in flight together.
+constexpr int kLoadBatch = 4;
+
 template <typename T, typename Src>
 __device__ __forceinline__ void load_rows(float* dst, int stride, int rows, int width, bool vec, Src src) {
   const int chunks = (width + 3) >> 2;
-  for (int idx = threadIdx.x; idx < rows * chunks; idx += blockDim.x) {
-    const int r = idx / chunks, c = (idx - r * chunks) << 2;
-    const T* p = src(r);
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (p != nullptr) {
+  const int total = rows * chunks;
+  for (int first = threadIdx.x; first < total; first += kLoadBatch * blockDim.x) {
+    float4 v[kLoadBatch];
+#pragma unroll
+    for (int u = 0; u < kLoadBatch; ++u) {
+      const int idx = first + u * blockDim.x;
+      v[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (idx >= total) continue;
+      const int r = idx / chunks, c = (idx - r * chunks) << 2;
+      const T* p = src(r);
+      if (p == nullptr) continue;
       if (vec) {
-        v = load4(p + c);
+        v[u] = load4(p + c);
       } else {
-        v.x = to_float(p[c]);
-        if (c + 1 < width) v.y = to_float(p[c + 1]);
-        if (c + 2 < width) v.z = to_float(p[c + 2]);
-        if (c + 3 < width) v.w = to_float(p[c + 3]);
+        v[u].x = to_float(p[c]);
+        if (c + 1 < width) v[u].y = to_float(p[c + 1]);
+        if (c + 2 < width) v[u].z = to_float(p[c + 2]);
+        if (c + 3 < width) v[u].w = to_float(p[c + 3]);
       }
     }
-    *reinterpret_cast<float4*>(dst + r * stride + c) = v;
+#pragma unroll
+    for (int u = 0; u < kLoadBatch; ++u) {
+      const int idx = first + u * blockDim.x;
+      if (idx >= total) continue;
+      const int r = idx / chunks, c = (idx - r * chunks) << 2;
+      *reinterpret_cast<float4*>(dst + r * stride + c) = v[u];
+    }
   }
 }
 

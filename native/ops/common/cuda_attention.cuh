@@ -194,6 +194,38 @@ struct QueryArgs {
   TQ* dq;                // backward: [rows, heads, d]
 };
 
+// Where a block of the query-tiled kernels (forward, dq) sits: sample b, head h, the block's
+// first query row and row count, this warp's R rows from row0 (nrows of them exist), and the
+// sample's keys [k0, k0 + nk).
+template <int R>
+struct QueryBlock {
+  int64_t h, b, qblock, row0, k0, nk;
+  int nrows, block_rows;
+  template <typename T>
+  __device__ QueryBlock(const QueryArgs<T>& a, int warps, int warp) {
+    h = blockIdx.y;
+    b = tile_sample(a.tiles, a.batch, blockIdx.x);
+    qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * R);
+    row0 = qblock + warp * R;
+    const int64_t left = a.q_offsets[b + 1] - row0, qleft = a.q_offsets[b + 1] - qblock;
+    nrows = left <= 0 ? 0 : (left < R ? static_cast<int>(left) : R);
+    block_rows = qleft < warps * R ? static_cast<int>(qleft) : warps * R;
+    k0 = a.k_offsets[b];
+    nk = a.k_offsets[b + 1] - k0;
+  }
+};
+
+// Warp-wide: this warp's kRowsPerWarp rows of src ([rows, heads, width], from row0, nrows of
+// them) as fp32 times `mul` into dst (row stride `stride` >= width), zeros elsewhere.
+template <typename T>
+__device__ __forceinline__ void load_warp_rows(float* dst, int stride, const T* src, int64_t row0, int nrows,
+                                               int64_t heads, int64_t h, int width, float mul) {
+  for (int idx = threadIdx.x & 31; idx < kRowsPerWarp * stride; idx += 32) {
+    const int r = idx / stride, x = idx - r * stride;
+    dst[idx] = (r < nrows && x < width) ? to_float(src[((row0 + r) * heads + h) * width + x]) * mul : 0.f;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forward.
 template <typename TQ, typename TK, int C, typename Keys>
@@ -201,13 +233,9 @@ __global__ void __launch_bounds__(256) attention_forward_kernel(QueryArgs<TQ> a,
   extern __shared__ float4 smem_f4[];
   float* smem = reinterpret_cast<float*>(smem_f4);
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t h = blockIdx.y;
-  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
-  const int64_t row0 = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kRowsPerWarp) +
-                       warp * kRowsPerWarp;
-  const int64_t left = a.q_offsets[b + 1] - row0;
-  const int nrows = left <= 0 ? 0 : (left < kRowsPerWarp ? static_cast<int>(left) : kRowsPerWarp);
-  const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
+  const QueryBlock<kRowsPerWarp> blk(a, warps, warp);
+  const int64_t h = blk.h, row0 = blk.row0, k0 = blk.k0, nk = blk.nk;
+  const int nrows = blk.nrows;
 
   float* Ks = smem;
   float* Vs = Keys::kShared ? Ks : Ks + kFwdKeys * a.ks;
@@ -216,10 +244,7 @@ __global__ void __launch_bounds__(256) attention_forward_kernel(QueryArgs<TQ> a,
   float* Ps = valid + kFwdKeys + warps * kRowsPerWarp * a.dp + warp * kRowsPerWarp * kFwdKeys;
   const int vstride = Keys::kShared ? a.ks : a.vs;
 
-  for (int idx = lane; idx < kRowsPerWarp * a.dp; idx += 32) {
-    const int r = idx / a.dp, x = idx - r * a.dp;
-    Qs[idx] = (r < nrows && x < a.d) ? to_float(a.q[((row0 + r) * a.heads + h) * a.d + x]) * a.scale : 0.f;
-  }
+  load_warp_rows(Qs, a.dp, a.q, row0, nrows, a.heads, h, a.d, a.scale);
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][C];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
@@ -325,13 +350,9 @@ __global__ void __launch_bounds__(256) attention_dq_kernel(QueryArgs<TQ> a, Keys
   extern __shared__ float4 smem_f4[];
   float* smem = reinterpret_cast<float*>(smem_f4);
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t h = blockIdx.y;
-  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
-  const int64_t row0 = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kRowsPerWarp) +
-                       warp * kRowsPerWarp;
-  const int64_t left = a.q_offsets[b + 1] - row0;
-  const int nrows = left <= 0 ? 0 : (left < kRowsPerWarp ? static_cast<int>(left) : kRowsPerWarp);
-  const int64_t k0 = a.k_offsets[b], nk = a.k_offsets[b + 1] - k0;
+  const QueryBlock<kRowsPerWarp> blk(a, warps, warp);
+  const int64_t h = blk.h, row0 = blk.row0, k0 = blk.k0, nk = blk.nk;
+  const int nrows = blk.nrows;
 
   float* Ks = smem;
   float* Vs = Keys::kShared ? Ks : Ks + kFwdKeys * a.ks;
@@ -341,14 +362,8 @@ __global__ void __launch_bounds__(256) attention_dq_kernel(QueryArgs<TQ> a, Keys
   float* DS = valid + kFwdKeys + warps * kRowsPerWarp * (a.dp + a.dvp) + warp * kRowsPerWarp * kFwdKeys;
   const int vstride = Keys::kShared ? a.ks : a.vs;
 
-  for (int idx = lane; idx < kRowsPerWarp * a.dp; idx += 32) {
-    const int r = idx / a.dp, x = idx - r * a.dp;
-    Qs[idx] = (r < nrows && x < a.d) ? to_float(a.q[((row0 + r) * a.heads + h) * a.d + x]) * a.scale : 0.f;
-  }
-  for (int idx = lane; idx < kRowsPerWarp * a.dvp; idx += 32) {
-    const int r = idx / a.dvp, x = idx - r * a.dvp;
-    Gs[idx] = (r < nrows && x < a.dv) ? to_float(a.grad_out[((row0 + r) * a.heads + h) * a.dv + x]) : 0.f;
-  }
+  load_warp_rows(Qs, a.dp, a.q, row0, nrows, a.heads, h, a.d, a.scale);
+  load_warp_rows(Gs, a.dvp, a.grad_out, row0, nrows, a.heads, h, a.dv, 1.f);
   float lse[kRowsPerWarp], dd[kRowsPerWarp], acc[kRowsPerWarp][C];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {

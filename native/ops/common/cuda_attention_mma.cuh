@@ -150,24 +150,6 @@ __device__ __forceinline__ void for_each_kv_tile(const Keys& keys, const KvTileL
   }
 }
 
-// Where a block of the forward and dq tensor-core kernels sits: sample b, head h, the block's
-// first query row and row count, this warp's first row and row count, the sample's keys.
-struct MmaQueryBlock {
-  int64_t h, b, qblock, row0, k0, nk;
-  int nrows, block_rows;
-  template <typename T>
-  __device__ MmaQueryBlock(const QueryArgs<T>& a, int warps, int warp) {
-    h = blockIdx.y;
-    b = tile_sample(a.tiles, a.batch, blockIdx.x);
-    qblock = a.q_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * (warps * kMmaRows);
-    row0 = qblock + warp * kMmaRows;
-    const int64_t left = a.q_offsets[b + 1] - row0, qleft = a.q_offsets[b + 1] - qblock;
-    nrows = left <= 0 ? 0 : (left < kMmaRows ? static_cast<int>(left) : kMmaRows);
-    block_rows = qleft < warps * kMmaRows ? static_cast<int>(qleft) : warps * kMmaRows;
-    k0 = a.k_offsets[b];
-    nk = a.k_offsets[b + 1] - k0;
-  }
-};
 
 // ---------------------------------------------------------------------------------------------
 // Warp-level products on 16-row tiles in shared memory (16-bit inputs, fp32 accumulators).
@@ -265,7 +247,7 @@ __global__ void __launch_bounds__(128) attention_forward_mma_kernel(QueryArgs<T>
   extern __shared__ __align__(128) float4 smem_mma[];  // wmma tiles need 32-byte alignment
   char* base = reinterpret_cast<char*>(smem_mma);
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const MmaQueryBlock blk(a, warps, warp);
+  const QueryBlock<kMmaRows> blk(a, warps, warp);
   const int64_t h = blk.h, qblock = blk.qblock, row0 = blk.row0;
   const int nrows = blk.nrows, block_rows = blk.block_rows;
   const FwdMmaLayout L(warps, KT, a.d, a.dv, Keys::kShared, sizeof(T));
@@ -389,7 +371,7 @@ __global__ void __launch_bounds__(128) attention_dq_mma_kernel(QueryArgs<T> a, K
   extern __shared__ __align__(128) float4 smem_mma[];
   char* base = reinterpret_cast<char*>(smem_mma);
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const MmaQueryBlock blk(a, warps, warp);
+  const QueryBlock<kMmaRows> blk(a, warps, warp);
   const int64_t h = blk.h, qblock = blk.qblock, row0 = blk.row0;
   const int nrows = blk.nrows, block_rows = blk.block_rows;
   const DqMmaLayout L(warps, KT, a.d, a.dv, Keys::kShared, sizeof(T));

@@ -77,21 +77,23 @@ cuda::BankAttentionLaunch launch_args(const BankAttentionInputs& in, double scal
   a.scale = static_cast<float>(scale);
   return a;
 }
+
+// Query rows per block and the tiles of the flattened query rows (both passes use the same).
+std::pair<int, TileTable> query_tiles(const BankAttentionInputs& in) {
+  const int rows = cuda::attention_query_rows_per_block(cuda::dtype_of(in.q), cuda::dtype_of(in.bank), in.q.size(2),
+                                                        in.q.size(2), max_length(in.q_row_offsets_cpu));
+  return {rows, tile_table(in.q_row_offsets_cpu, rows, in.q.device())};
+}
 }  // namespace
 #endif
 
 std::tuple<at::Tensor, at::Tensor> bank_attention_forward(const BankAttentionInputs& in, double scale) {
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
-    const int rows = cuda::attention_query_rows_per_block(cuda::dtype_of(in.q), cuda::dtype_of(in.bank),
-                                                          in.q.size(2), in.q.size(2),
-                                                          max_length(in.q_row_offsets_cpu));
-    at::Tensor tiles_cpu = tile_offsets(in.q_row_offsets_cpu, rows);
-    const int64_t num_tiles = tiles_cpu.data_ptr<int64_t>()[tiles_cpu.numel() - 1];
-    at::Tensor tiles = tiles_cpu.to(in.q.device());
+    const auto [rows, tiles] = query_tiles(in);
     at::Tensor out = at::empty_like(in.q);
     at::Tensor lse = at::empty({in.q.size(0), in.q.size(1)}, in.q.options().dtype(at::kFloat));
-    cuda::bank_attention_forward(launch_args(in, scale), tiles.data_ptr<int64_t>(), num_tiles, rows,
+    cuda::bank_attention_forward(launch_args(in, scale), tiles.prefix.data_ptr<int64_t>(), tiles.count, rows,
                                  out.data_ptr(), lse.data_ptr<float>(), cuda::current_stream(in.q));
     return {out, lse};
 #else
@@ -109,16 +111,11 @@ at::Tensor bank_attention_backward(const BankAttentionInputs& in, const at::Tens
   at::Tensor grad_out = grad_out_in.to(out.device(), out.scalar_type()).contiguous();
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
-    const int rows = cuda::attention_query_rows_per_block(cuda::dtype_of(in.q), cuda::dtype_of(in.bank),
-                                                          in.q.size(2), in.q.size(2),
-                                                          max_length(in.q_row_offsets_cpu));
-    at::Tensor tiles_cpu = tile_offsets(in.q_row_offsets_cpu, rows);
-    const int64_t num_tiles = tiles_cpu.data_ptr<int64_t>()[tiles_cpu.numel() - 1];
-    at::Tensor tiles = tiles_cpu.to(in.q.device());
+    const auto [rows, tiles] = query_tiles(in);
     at::Tensor dq = at::empty_like(in.q);
     at::Tensor dd = at::empty({in.q.size(0), in.q.size(1)}, in.q.options().dtype(at::kFloat));
     at::Tensor o = out.contiguous(), l = lse.contiguous();
-    cuda::bank_attention_backward(launch_args(in, scale), tiles.data_ptr<int64_t>(), num_tiles, rows,
+    cuda::bank_attention_backward(launch_args(in, scale), tiles.prefix.data_ptr<int64_t>(), tiles.count, rows,
                                   o.data_ptr(), grad_out.data_ptr(), l.data_ptr<float>(),
                                   dd.data_ptr<float>(), dq.data_ptr(), cuda::current_stream(in.q));
     return dq;

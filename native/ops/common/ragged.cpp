@@ -31,14 +31,14 @@ at::Tensor checked_offsets(const at::Tensor& offsets, int64_t total, const at::D
   return host.device() == device ? host : host.to(device);
 }
 
-at::Tensor tile_offsets(const at::Tensor& offsets_cpu, int64_t tile) {
+TileTable tile_table(const at::Tensor& offsets_cpu, int64_t tile, const at::Device& device) {
   const int64_t n = offsets_cpu.numel();
   const int64_t* o = offsets_cpu.data_ptr<int64_t>();
   at::Tensor tiles = at::empty({n}, offsets_cpu.options().dtype(at::kLong));
   int64_t* t = tiles.data_ptr<int64_t>();
   t[0] = 0;
   for (int64_t i = 1; i < n; ++i) t[i] = t[i - 1] + (o[i] - o[i - 1] + tile - 1) / tile;
-  return tiles;
+  return {tiles.to(device), t[n - 1]};
 }
 
 int64_t max_length(const at::Tensor& offsets_cpu) {

@@ -15,9 +15,14 @@ at::Tensor checked_offsets(const at::Tensor& offsets, int64_t total, const at::D
                            const std::string& what, const std::string& name = "offsets",
                            const std::string& rows_of = "values");
 
-// For kernels that split each sequence into tiles of `tile` rows: the prefix sums of the
-// number of tiles per sequence ([B+1] int64 on the host), from host offsets.
-at::Tensor tile_offsets(const at::Tensor& offsets_cpu, int64_t tile);
+// For kernels that split each sequence into tiles of `tile` rows (one block per tile): the
+// prefix sums of the number of tiles per sequence ([B+1] int64, on `device`) and their total,
+// from host offsets.
+struct TileTable {
+  at::Tensor prefix;
+  int64_t count;
+};
+TileTable tile_table(const at::Tensor& offsets_cpu, int64_t tile, const at::Device& device);
 // The longest sequence of host offsets (0 for an empty batch).
 int64_t max_length(const at::Tensor& offsets_cpu);
 

@@ -104,6 +104,13 @@ cuda::RaggedAttentionLaunch launch_args(const RaggedAttentionInputs& in, double 
   a.scale = static_cast<float>(scale);
   return a;
 }
+
+// Query rows per block and the query tiles (both passes use the same).
+std::pair<int, TileTable> query_tiles(const RaggedAttentionInputs& in) {
+  const cuda::DType dt = cuda::dtype_of(in.q);
+  const int rows = cuda::attention_query_rows_per_block(dt, dt, in.q.size(2), in.v.size(2), max_length(in.q_offsets_cpu));
+  return {rows, tile_table(in.q_offsets_cpu, rows, in.q.device())};
+}
 }  // namespace
 #endif
 
@@ -111,15 +118,10 @@ std::tuple<at::Tensor, at::Tensor> ragged_attention_forward(const RaggedAttentio
                                                            double scale) {
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
-    const cuda::DType dt = cuda::dtype_of(in.q);
-    const int rows = cuda::attention_query_rows_per_block(dt, dt, in.q.size(2), in.v.size(2),
-                                                          max_length(in.q_offsets_cpu));
-    at::Tensor tiles_cpu = tile_offsets(in.q_offsets_cpu, rows);
-    const int64_t num_tiles = tiles_cpu.data_ptr<int64_t>()[tiles_cpu.numel() - 1];
-    at::Tensor tiles = tiles_cpu.to(in.q.device());
+    const auto [rows, tiles] = query_tiles(in);
     at::Tensor out = at::empty({in.q.size(0), in.q.size(1), in.v.size(2)}, in.q.options());
     at::Tensor lse = at::empty({in.q.size(0), in.q.size(1)}, in.q.options().dtype(at::kFloat));
-    cuda::ragged_attention_forward(launch_args(in, scale), tiles.data_ptr<int64_t>(), num_tiles, rows,
+    cuda::ragged_attention_forward(launch_args(in, scale), tiles.prefix.data_ptr<int64_t>(), tiles.count, rows,
                                    out.data_ptr(), lse.data_ptr<float>(), cuda::current_stream(in.q));
     return {out, lse};
 #else
@@ -138,19 +140,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward(
   at::Tensor grad_out = grad_out_in.to(out.device(), out.scalar_type()).contiguous();
   if (in.q.is_cuda()) {
 #ifdef LEMUR_WITH_CUDA
-    const cuda::DType dt = cuda::dtype_of(in.q);
-    const int rows = cuda::attention_query_rows_per_block(dt, dt, in.q.size(2), in.v.size(2),
-                                                          max_length(in.q_offsets_cpu));
-    at::Tensor q_tiles_cpu = tile_offsets(in.q_offsets_cpu, rows);
-    at::Tensor k_tiles_cpu = tile_offsets(in.k_offsets_cpu, cuda::kAttentionKeysPerBlock);
-    const int64_t num_q_tiles = q_tiles_cpu.data_ptr<int64_t>()[q_tiles_cpu.numel() - 1];
-    const int64_t num_k_tiles = k_tiles_cpu.data_ptr<int64_t>()[k_tiles_cpu.numel() - 1];
-    at::Tensor q_tiles = q_tiles_cpu.to(in.q.device()), k_tiles = k_tiles_cpu.to(in.q.device());
+    const auto [rows, q_tiles] = query_tiles(in);
+    const TileTable k_tiles = tile_table(in.k_offsets_cpu, cuda::kAttentionKeysPerBlock, in.q.device());
     at::Tensor dq = at::empty_like(in.q), dk = at::empty_like(in.k), dv = at::empty_like(in.v);
     at::Tensor dd = at::empty({in.q.size(0), in.q.size(1)}, in.q.options().dtype(at::kFloat));
     at::Tensor o = out.contiguous(), l = lse.contiguous();
-    cuda::ragged_attention_backward(launch_args(in, scale), q_tiles.data_ptr<int64_t>(), num_q_tiles,
-                                    rows, k_tiles.data_ptr<int64_t>(), num_k_tiles, o.data_ptr(),
+    cuda::ragged_attention_backward(launch_args(in, scale), q_tiles.prefix.data_ptr<int64_t>(), q_tiles.count,
+                                    rows, k_tiles.prefix.data_ptr<int64_t>(), k_tiles.count, o.data_ptr(),
                                     grad_out.data_ptr(), l.data_ptr<float>(), dd.data_ptr<float>(),
                                     dq.data_ptr(), dk.data_ptr(), dv.data_ptr(),
                                     cuda::current_stream(in.q));

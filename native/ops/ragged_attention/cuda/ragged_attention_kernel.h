@@ -14,7 +14,7 @@ inline int attention_rows_per_block(int64_t max_rows) {
 }
 // Query rows per block of the forward and dq kernels: the tensor-core kernels (q, k, v of one
 // 16-bit dtype, d and dv multiples of 16, at most 128) take 16 per warp, 1 to 4 warps; the
-// CUDA-core ones as above. Both passes' tile tables (ops::tile_offsets) are built with this.
+// CUDA-core ones as above. Both passes' tile tables (ops::tile_table) are built with this.
 inline int attention_query_rows_per_block(DType q, DType kv, int64_t d, int64_t dv, int64_t max_rows) {
   if (q != kv || q == DType::F32 || d % 16 != 0 || dv % 16 != 0 || d > 128 || dv > 128)
     return attention_rows_per_block(max_rows);

@@ -172,12 +172,18 @@ describe.skipIf(!cudaAvailable)('ragged_attention (CUDA)', () => {
     const c = randomAttentionCase(31, { H: 2, D: 64, qLens: [100, 7, 3], kLens: [200, 16384, 40] });
     c.mask = Array.from({ length: 200 + 16384 + 40 }, (_, j) => j < 200 + 16384);
     parity(c, 'float32', 2e-5, 1e-3);
+    parity(c, 'bfloat16', 3e-2, 2e-2); // the tensor-core kernels
+    parity(c, 'float16', 3e-3, 3e-3);
   });
 
-  it('is deterministic', () => {
-    const c = randomAttentionCase(41, { H: 2, D: 64, qLens: [16, 16], kLens: [500, 900] });
-    const a = run(c, 0.125, 'float32', 'cuda'), b = run(c, 0.125, 'float32', 'cuda');
-    expect(f64(a.gradK!)).toEqual(f64(b.gradK!));
-    expect(f64(a.gradQ!)).toEqual(f64(b.gradQ!));
+  it('is deterministic (CUDA-core and tensor-core kernels)', () => {
+    const c = randomAttentionCase(41, { H: 2, D: 64, qLens: [16, 40], kLens: [500, 900] });
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      const a = run(c, 0.125, dtype, 'cuda'), b = run(c, 0.125, dtype, 'cuda');
+      expect(f64(a.out)).toEqual(f64(b.out));
+      expect(f64(a.gradK!)).toEqual(f64(b.gradK!));
+      expect(f64(a.gradV!)).toEqual(f64(b.gradV!));
+      expect(f64(a.gradQ!)).toEqual(f64(b.gradQ!));
+    }
   });
 });

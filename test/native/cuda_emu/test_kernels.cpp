@@ -227,9 +227,10 @@ static void rows_cases() {
     }
     check(ok, "bank_gather bf16 width " + std::to_string(e));
   }
-  // bank_scatter: heavy duplicates, last occurrence wins.
-  {
-    const int64_t n = 40, e = 8, m = 500;
+  // bank_scatter: heavy duplicates, last occurrence wins; widths of 1, 2 and 10 16-byte words
+  // and one of 3 4-byte words (word groups of four, full and partial).
+  for (int64_t e : {8, 4, 40, 3}) {
+    const int64_t n = 40, m = 500;
     std::vector<float> bank(n * e, -1.f), rows(m * e);
     std::vector<uint8_t> written(n, 0);
     std::vector<int64_t> last(n, -5), ids(m);
@@ -241,7 +242,7 @@ static void rows_cases() {
     for (int64_t i = 0; i < m; ++i) { for (int64_t x = 0; x < e; ++x) want[ids[i] * e + x] = rows[i * e + x]; wwant[ids[i]] = 1; }
     bool ok = bank == want && written == wwant;
     for (int64_t i = 0; i < n; ++i) ok &= last[i] == (wwant[i] ? 9 : -5);
-    check(ok, "bank_scatter last writer wins");
+    check(ok, "bank_scatter last writer wins, width " + std::to_string(e));
   }
   // gather_rows + segment_sum_rows: a hot row (300 > 64 occurrences), empty rows, odd dims.
   for (int64_t dim : {128, 5, 160}) {

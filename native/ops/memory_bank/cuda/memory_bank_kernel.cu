@@ -1,7 +1,8 @@
-// CUDA memory-bank gather and scatter. Gather: one thread per 16-byte word of the output (or
-// narrower when rows are not 16-byte multiples), misses written as zeros. Scatter: a stable
-// radix sort of (id, position) pairs; only the last position of each run of equal ids writes,
-// so repeated ids resolve to the last occurrence and no two threads write one row.
+// CUDA memory-bank gather and scatter. Gather: rows::launch_gather (four 16-byte words per
+// thread, narrower words when rows are not 16-byte multiples), misses written as zeros.
+// Scatter: a stable radix sort of (id, position) pairs; only the last position of each run of
+// equal ids writes (four words per thread likewise), so repeated ids resolve to the last
+// occurrence and no two threads write one row.
 #include "ops/common/cuda_rows.cuh"
 #include "ops/memory_bank/cuda/memory_bank_kernel.h"
 
@@ -13,15 +14,23 @@ __global__ void scatter_last_kernel(W* __restrict__ bank, uint8_t* __restrict__ 
                                     int64_t* __restrict__ last_step, const int64_t* __restrict__ sorted_ids,
                                     const int32_t* __restrict__ sorted_pos, const W* __restrict__ rows,
                                     int64_t m, int64_t words, int64_t step, rows::RowSplit split) {
-  const int64_t n = m * split.per;  // per = max(words, 1): zero-width rows still set the flags
+  const int64_t n = m * split.per;  // per = word groups per row, at least 1: zero-width rows still set the flags
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t i, w;
-    split(idx, i, w);
+    int64_t i, g;
+    split(idx, i, g);
     const int64_t id = sorted_ids[i];
     if (i + 1 < m && sorted_ids[i + 1] == id) continue;  // a later occurrence of id wins
-    if (w < words) bank[id * words + w] = rows[static_cast<int64_t>(sorted_pos[i]) * words + w];
-    if (w == 0) {
+    const int64_t w0 = g * rows::kGatherWords;
+    const W* src = rows + static_cast<int64_t>(sorted_pos[i]) * words;
+    W v[rows::kGatherWords];
+#pragma unroll
+    for (int u = 0; u < rows::kGatherWords; ++u)
+      if (w0 + u < words) v[u] = src[w0 + u];
+#pragma unroll
+    for (int u = 0; u < rows::kGatherWords; ++u)
+      if (w0 + u < words) bank[id * words + w0 + u] = v[u];
+    if (g == 0) {
       written[id] = 1;
       last_step[id] = step;
     }
@@ -59,7 +68,8 @@ void bank_scatter(DType dt, void* bank, uint8_t* written, int64_t* last_step, co
   auto go = [&](auto word) {
     using W = decltype(word);
     const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
-    const rows::RowSplit split = rows::row_split(m, words > 0 ? words : 1);
+    const int64_t groups = (words + rows::kGatherWords - 1) / rows::kGatherWords;
+    const rows::RowSplit split = rows::row_split(m, groups > 0 ? groups : 1);
     scatter_last_kernel<W><<<blocks_for(m * split.per, 256), 256, 0, s>>>(
         static_cast<W*>(bank), written, last_step, sb.sorted_keys, sb.sorted_pos, static_cast<const W*>(rows_in), m,
         words, step, split);

@@ -215,6 +215,22 @@ struct QueryBlock {
   }
 };
 
+// Where a block of the dk/dv kernels sits: sample b, head h, its K keys from kb (n of them
+// exist).
+template <int K>
+struct KeyBlock {
+  int64_t h, b, kb;
+  int n;
+  template <typename T>
+  __device__ KeyBlock(const QueryArgs<T>& a) {
+    h = blockIdx.y;
+    b = tile_sample(a.tiles, a.batch, blockIdx.x);
+    kb = a.k_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * K;
+    const int64_t kleft = a.k_offsets[b + 1] - kb;
+    n = kleft < K ? static_cast<int>(kleft) : K;
+  }
+};
+
 // Warp-wide: this warp's kRowsPerWarp rows of src ([rows, heads, width], from row0, nrows of
 // them) as fp32 times `mul` into dst (row stride `stride` >= width), zeros elsewhere.
 template <typename T>
@@ -460,11 +476,9 @@ __global__ void __launch_bounds__(kDkvThreads) attention_dkv_kernel(QueryArgs<T>
   extern __shared__ float4 smem_f4[];
   float* smem = reinterpret_cast<float*>(smem_f4);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t h = blockIdx.y;
-  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
-  const int64_t kb = a.k_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * kDkvKeys;
-  const int64_t kleft = a.k_offsets[b + 1] - kb;
-  const int n = kleft < kDkvKeys ? static_cast<int>(kleft) : kDkvKeys;
+  const KeyBlock<kDkvKeys> blk(a);
+  const int64_t h = blk.h, b = blk.b, kb = blk.kb;
+  const int n = blk.n;
 
   float* Ks = smem;
   float* Vs = Ks + kDkvKeys * a.ks;

@@ -43,9 +43,13 @@ void dispatch_chunks(int64_t width, F&& f) {
   }
 }
 
-// The tensor-core kernels run for 16-bit q/k/v of one dtype with d, dv multiples of 16, at most
-// 128 (see attention_query_rows_per_block in ragged_attention_kernel.h, which must agree).
-inline bool uses_mma(int d, int dv) { return d % 16 == 0 && dv % 16 == 0 && d <= 128 && dv <= 128; }
+// Whether these storage types and head dims take the tensor-core kernels (the rule the host's
+// tile tables were built with). The type test is compile-time too, so that no tensor-core
+// kernel is instantiated for float32 or mixed dtypes.
+template <typename TQ, typename TK>
+constexpr bool mma_types() { return std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>; }
+template <typename TQ, typename TK>
+bool uses_mma(int d, int dv) { return attention_uses_tensor_cores(dtype_tag<TQ>(), dtype_tag<TK>(), d, dv); }
 
 // Calls f with NT, the register tiles of 16 columns a head dim of `width` needs (2, 4 or 8).
 template <typename F>
@@ -69,8 +73,8 @@ template <typename TQ, typename TK, typename Keys>
 void launch_forward(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int rows_per_block,
                     cudaStream_t stream) {
   if (num_tiles == 0 || a.heads == 0) return;
-  if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
-    if (uses_mma(a.d, a.dv)) {
+  if constexpr (mma_types<TQ, TK>()) {
+    if (uses_mma<TQ, TK>(a.d, a.dv)) {
       const int warps = rows_per_block / kMmaRows;
       dispatch_tiles(a.dv, [&](auto nt) {
         dispatch_tile_keys(warps, [&](auto kt) {
@@ -106,8 +110,8 @@ void launch_rowdot(const T* g, const T* o, float* dd, int64_t rows, int width, c
 template <typename TQ, typename TK, typename Keys>
 void launch_dq(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int rows_per_block, cudaStream_t stream) {
   if (num_tiles == 0 || a.heads == 0) return;
-  if constexpr (std::is_same_v<TQ, TK> && !std::is_same_v<TQ, float>) {
-    if (uses_mma(a.d, a.dv)) {
+  if constexpr (mma_types<TQ, TK>()) {
+    if (uses_mma<TQ, TK>(a.d, a.dv)) {
       const int warps = rows_per_block / kMmaRows;
       dispatch_tiles(a.d, [&](auto nt) {
         dispatch_tile_keys(warps, [&](auto kt) {
@@ -137,8 +141,8 @@ void launch_dq(QueryArgs<TQ> a, const Keys& keys, int64_t num_tiles, int rows_pe
 template <typename T>
 void launch_dkv(QueryArgs<T> a, const RaggedKeys<T>& keys, int64_t num_tiles, T* dk, T* dv, cudaStream_t stream) {
   if (num_tiles == 0 || a.heads == 0) return;
-  if constexpr (!std::is_same_v<T, float>) {
-    if (uses_mma(a.d, a.dv)) {
+  if constexpr (mma_types<T, T>()) {
+    if (uses_mma<T, T>(a.d, a.dv)) {
       const DkvMmaLayout layout(a.d, a.dv, sizeof(T));
       dispatch_tiles(a.d > a.dv ? a.d : a.dv, [&](auto nt) {
         auto kernel = attention_dkv_mma_kernel<T, decltype(nt)::value>;

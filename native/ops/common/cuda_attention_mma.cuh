@@ -150,7 +150,6 @@ __device__ __forceinline__ void for_each_kv_tile(const Keys& keys, const KvTileL
   }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Warp-level products on 16-row tiles in shared memory (16-bit inputs, fp32 accumulators).
 using AccFrag = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>;
@@ -215,9 +214,10 @@ __device__ __forceinline__ void write_acc_rows(const AccFrag (&acc)[NT], int til
 // ---------------------------------------------------------------------------------------------
 // Forward on tensor cores: the tiling of attention_forward_kernel, but each warp owns 16 query
 // rows, key tiles have KT keys (32 for one-warp blocks, halving their shared memory so that
-// twice as many fit on a multiprocessor; 64 otherwise), and each warp computes S = Q K^T and O += P V as wmma products (fp32 accumulation). S goes through
-// shared memory for the online softmax (2 lanes per row), which writes P in 16-bit. The running
-// O stays in accumulator fragments; its rows are rescaled in registers, each element finding
+// twice as many fit on a multiprocessor; 64 otherwise), and each warp computes S = Q K^T and
+// O += P V as wmma products (fp32 accumulation). S goes through shared memory for the online
+// softmax (2 lanes per row), which writes P in 16-bit. The running O stays in accumulator
+// fragments; its rows are rescaled in registers, each element finding
 // its row through `rowid`, an accumulator loaded from a matrix of row indices (the fragment
 // layout is opaque but shared by all accumulators of one shape). NT >= dv / 16.
 struct FwdMmaLayout {
@@ -482,11 +482,9 @@ __global__ void __launch_bounds__(kDkvMmaWarps * 32)
   extern __shared__ __align__(128) float4 smem_mma[];
   char* base = reinterpret_cast<char*>(smem_mma);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t h = blockIdx.y;
-  const int64_t b = tile_sample(a.tiles, a.batch, blockIdx.x);
-  const int64_t kb = a.k_offsets[b] + (static_cast<int64_t>(blockIdx.x) - a.tiles[b]) * kDkvKeys;
-  const int64_t kleft = a.k_offsets[b + 1] - kb;
-  const int n = kleft < kDkvKeys ? static_cast<int>(kleft) : kDkvKeys;
+  const KeyBlock<kDkvKeys> blk(a);
+  const int64_t h = blk.h, b = blk.b, kb = blk.kb;
+  const int n = blk.n;
   const DkvMmaLayout L(a.d, a.dv, sizeof(T));
 
   T* Ks = reinterpret_cast<T*>(base + L.k);

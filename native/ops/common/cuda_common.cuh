@@ -27,6 +27,12 @@ inline void check_launch(const char* what) {
     throw std::runtime_error(std::string(what) + ": CUDA launch failed: " + cudaGetErrorString(err));
 }
 
+// The DType of a storage type (the inverse of dispatch_dtype).
+template <typename T> constexpr DType dtype_tag();
+template <> constexpr DType dtype_tag<float>() { return DType::F32; }
+template <> constexpr DType dtype_tag<__half>() { return DType::F16; }
+template <> constexpr DType dtype_tag<__nv_bfloat16>() { return DType::BF16; }
+
 // Calls f.template operator()<T>() with T the storage type of `dt`.
 template <typename F>
 void dispatch_dtype(DType dt, F&& f) {

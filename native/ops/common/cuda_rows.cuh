@@ -75,9 +75,10 @@ inline RowSplit row_split(int64_t m, int64_t per) {
 
 // out[i] = flag(index[i]) ? src[index[i]] : 0 for rows of `words` words; present[i] = flag.
 // written == nullptr: every row is present (and present may be nullptr). Each thread copies
-// kGatherWords consecutive words of one row: the index and flag loads are paid once per group
-// and the group's loads are all in flight together (bandwidth, not latency, bounds the gather).
-constexpr int kGatherWords = 4;
+// kRowCopyWords consecutive words of one row (the bank scatter does likewise): the index and
+// flag loads are paid once per group and the group's loads are all in flight together
+// (bandwidth, not latency, bounds the copy).
+constexpr int kRowCopyWords = 4;
 
 template <typename W>
 __global__ void gather_kernel(const W* __restrict__ src, const uint8_t* __restrict__ written,
@@ -90,15 +91,15 @@ __global__ void gather_kernel(const W* __restrict__ src, const uint8_t* __restri
     split(idx, i, g);
     const int64_t row = index[i];
     const bool hit = written == nullptr || written[row] != 0;
-    const int64_t w0 = g * kGatherWords;
-    W v[kGatherWords];
+    const int64_t w0 = g * kRowCopyWords;
+    W v[kRowCopyWords];
 #pragma unroll
-    for (int u = 0; u < kGatherWords; ++u) {
+    for (int u = 0; u < kRowCopyWords; ++u) {
       v[u] = W{};
       if (hit && w0 + u < words) v[u] = src[row * words + w0 + u];
     }
 #pragma unroll
-    for (int u = 0; u < kGatherWords; ++u)
+    for (int u = 0; u < kRowCopyWords; ++u)
       if (w0 + u < words) out[i * words + w0 + u] = v[u];
     if (present != nullptr && g == 0) present[i] = hit ? 1 : 0;
   }
@@ -111,7 +112,7 @@ inline void launch_gather(const void* src, const uint8_t* written, const int64_t
   auto go = [&](auto word) {
     using W = decltype(word);
     const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
-    const int64_t groups = (words + kGatherWords - 1) / kGatherWords;
+    const int64_t groups = (words + kRowCopyWords - 1) / kRowCopyWords;
     const RowSplit split = row_split(m, groups > 0 ? groups : 1);
     gather_kernel<W><<<blocks_for(m * split.per, 256), 256, 0, stream>>>(static_cast<const W*>(src), written, index, static_cast<W*>(out), present, m, words, split);
   };

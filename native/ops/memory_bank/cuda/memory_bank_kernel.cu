@@ -21,14 +21,14 @@ __global__ void scatter_last_kernel(W* __restrict__ bank, uint8_t* __restrict__ 
     split(idx, i, g);
     const int64_t id = sorted_ids[i];
     if (i + 1 < m && sorted_ids[i + 1] == id) continue;  // a later occurrence of id wins
-    const int64_t w0 = g * rows::kGatherWords;
+    const int64_t w0 = g * rows::kRowCopyWords;
     const W* src = rows + static_cast<int64_t>(sorted_pos[i]) * words;
-    W v[rows::kGatherWords];
+    W v[rows::kRowCopyWords];
 #pragma unroll
-    for (int u = 0; u < rows::kGatherWords; ++u)
+    for (int u = 0; u < rows::kRowCopyWords; ++u)
       if (w0 + u < words) v[u] = src[w0 + u];
 #pragma unroll
-    for (int u = 0; u < rows::kGatherWords; ++u)
+    for (int u = 0; u < rows::kRowCopyWords; ++u)
       if (w0 + u < words) bank[id * words + w0 + u] = v[u];
     if (g == 0) {
       written[id] = 1;
@@ -68,7 +68,7 @@ void bank_scatter(DType dt, void* bank, uint8_t* written, int64_t* last_step, co
   auto go = [&](auto word) {
     using W = decltype(word);
     const int64_t words = row_bytes / static_cast<int64_t>(sizeof(W));
-    const int64_t groups = (words + rows::kGatherWords - 1) / rows::kGatherWords;
+    const int64_t groups = (words + rows::kRowCopyWords - 1) / rows::kRowCopyWords;
     const rows::RowSplit split = rows::row_split(m, groups > 0 ? groups : 1);
     scatter_last_kernel<W><<<blocks_for(m * split.per, 256), 256, 0, s>>>(
         static_cast<W*>(bank), written, last_step, sb.sorted_keys, sb.sorted_pos, static_cast<const W*>(rows_in), m,

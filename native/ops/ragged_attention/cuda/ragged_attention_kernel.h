@@ -12,12 +12,11 @@ inline int attention_rows_per_block(int64_t max_rows) {
   warps = warps < 1 ? 1 : (warps > 8 ? 8 : warps);
   return static_cast<int>(warps * 8);
 }
-// Query rows per block of the forward and dq kernels: the tensor-core kernels (q, k, v of one
-// 16-bit dtype, d and dv multiples of 16, at most 128) take 16 per warp, 1 to 4 warps; the
-// CUDA-core ones as above. Both passes' tile tables (ops::tile_table) are built with this.
+// Query rows per block of the forward and dq kernels: the tensor-core kernels
+// (attention_uses_tensor_cores) take 16 per warp, 1 to 4 warps; the CUDA-core ones as above.
+// Both passes' tile tables (ops::tile_table) are built with this.
 inline int attention_query_rows_per_block(DType q, DType kv, int64_t d, int64_t dv, int64_t max_rows) {
-  if (q != kv || q == DType::F32 || d % 16 != 0 || dv % 16 != 0 || d > 128 || dv > 128)
-    return attention_rows_per_block(max_rows);
+  if (!attention_uses_tensor_cores(q, kv, d, dv)) return attention_rows_per_block(max_rows);
   int64_t warps = (max_rows + 15) / 16;
   warps = warps < 1 ? 1 : (warps > 4 ? 4 : warps);
   return static_cast<int>(warps * 16);

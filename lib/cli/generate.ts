@@ -15,6 +15,7 @@ interface GenerateFlags {
   shortHistory?: number;
   coldStart?: number;
   testFraction?: number;
+  validFraction?: number;
   queries?: boolean;
   images: boolean;
   imageSize?: number;
@@ -42,12 +43,13 @@ export function generateCommand(): Command {
     .argument('<out>', 'dataset folder to create')
     .option('--docs <n>', 'documents (default 3,000)', integer(1))
     .option('--users <n>', 'users (default 600)', integer(1))
-    .option('--samples <n>', 'impressions over both splits (default 60,000)', integer(1))
+    .option('--samples <n>', 'impressions over all splits (default 60,000)', integer(1))
     .option('--topics <n>', 'latent topics (default 16)', integer(1))
     .option('--history <n>', 'longest click history (default 50)', integer(1))
     .option('--short-history <n>', 'length of the recent impressions sequence, 0 for none (default 10)', integer(0))
-    .option('--cold-start <fraction>', 'fraction of documents seen only in the test split (default 0.1)', fraction)
+    .option('--cold-start <fraction>', 'fraction of documents never shown in the train period (default 0.1)', fraction)
     .option('--test-fraction <fraction>', 'newest fraction of impressions forming the test split (default 0.2)', fraction)
+    .option('--valid-fraction <fraction>', 'fraction of impressions just before the test period forming the valid split (default 0.1; 0: none)', fraction)
     .option('--queries', 'give each impression a query text (search rather than recommendation)')
     .option('--no-images', 'no document images')
     .option('--image-size <px>', 'image height = width (default 16)', integer(1))
@@ -65,6 +67,7 @@ export function generateCommand(): Command {
         shortHistoryLength: f.shortHistory,
         coldStartFraction: f.coldStart,
         testFraction: f.testFraction,
+        validFraction: f.validFraction,
         withQueries: f.queries ?? false,
         withImages: f.images,
         imageSize: f.imageSize,

@@ -11,6 +11,7 @@ interface MovielensFlags {
   maxUsers?: number;
   history?: number;
   testFraction?: number;
+  validFraction?: number;
   imageSize?: number;
   vocabSize?: number;
   tokenizer?: string;
@@ -30,6 +31,7 @@ export function importCommand(): Command {
     .option('--max-users <n>', 'keep only the first N users: a fast subset', integer(1))
     .option('--history <n>', 'longest history kept per sequence (default 100)', integer(1))
     .option('--test-fraction <fraction>', 'newest fraction of ratings forming the test split (default 0.2)', fraction)
+    .option('--valid-fraction <fraction>', 'fraction of ratings just before the test period forming the valid split (default 0.1; 0: none)', fraction)
     .option('--image-size <px>', 'poster height = width after resizing (default 32)', integer(1))
     .option('--vocab-size <n>', 'tokenizer vocabulary when one is trained (default 4,000)', integer(260))
     .option('--tokenizer <file>', 'a tokenizer.json to use instead of training one')
@@ -41,6 +43,7 @@ export function importCommand(): Command {
         maxUsers: f.maxUsers,
         historyLength: f.history,
         testFraction: f.testFraction,
+        validFraction: f.validFraction,
         vocabSize: f.vocabSize,
         tokenizer: f.tokenizer,
         name: f.name,

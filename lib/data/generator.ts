@@ -11,8 +11,9 @@
  *           + w_query·([topic = query topic] - 1/2) + popularity[doc] + source bias)
  * so the content (topic, readable only from text and image) and the history carry the signal,
  * and the per-document popularity is what an ID-only model can learn. A fraction of documents
- * is "cold": they are candidates only in the test period, where an ID model knows nothing about
- * them and a content model still reads their topic.
+ * is "cold": they are candidates only after the train period (in the valid and test splits),
+ * where an ID model knows nothing about them and a content model still reads their topic.
+ * Splits are chronological: train, valid (model selection), test.
  *
  * Memory: about 28 bytes per sample for the scalar columns (+ 4 x queryTokens with queries),
  * 8 bytes per history item of `clicks` (document index + age) and 8 per item of `recent`
@@ -35,14 +36,16 @@ export interface GeneratorOptions {
   numDocuments?: number;
   /** Users (default 600). */
   numUsers?: number;
-  /** Impressions over both splits (default 60,000). */
+  /** Impressions over all splits (default 60,000). */
   numSamples?: number;
   /** Latent topics (default 16). */
   numTopics?: number;
-  /** Fraction of documents that are candidates only in the test split (default 0.1). */
+  /** Fraction of documents that are candidates only after the train period (valid and test; default 0.1). */
   coldStartFraction?: number;
   /** Newest fraction of impressions that forms the test split (default 0.2). */
   testFraction?: number;
+  /** Fraction of impressions just before the test period that forms the `valid` split (default 0.1; 0: none). */
+  validFraction?: number;
   /** Longest click history `clicks` (default 50, at most 10,000). */
   historyLength?: number;
   /** Length of `recent`, the last impressions with click/skip actions (default 10; 0: none). */
@@ -157,11 +160,14 @@ export async function generateDataset(out: string, options: GeneratorOptions = {
   const imageSize = positiveInt('imageSize', options.imageSize ?? 16, 1, 1024);
   const coldFraction = options.coldStartFraction ?? 0.1;
   const testFraction = options.testFraction ?? 0.2;
+  const validFraction = options.validFraction ?? 0.1;
   const withQueries = options.withQueries ?? false;
   const withImages = options.withImages ?? true;
   const seed = options.seed ?? 1;
   if (!(coldFraction >= 0 && coldFraction < 1)) throw new LemurError(`coldStartFraction must be in [0, 1), got ${coldFraction}`);
   if (!(testFraction > 0 && testFraction < 1)) throw new LemurError(`testFraction must be in (0, 1), got ${testFraction}`);
+  if (!(validFraction >= 0 && validFraction + testFraction < 1))
+    throw new LemurError(`validFraction must be >= 0 and leave a train split (validFraction + testFraction < 1), got ${validFraction}`);
   // Separate streams: changing one part's draws leaves the others as they were.
   const root = new Rng(seed);
   const rWords = root.fork();
@@ -293,7 +299,9 @@ export async function generateDataset(out: string, options: GeneratorOptions = {
   }
 
   // Impressions.
-  const trainRows = Math.floor(N * (1 - testFraction));
+  const trainRows = Math.floor(N * (1 - testFraction - validFraction));
+  const validEnd = Math.floor(N * (1 - testFraction));
+  if (trainRows < 1 || validEnd >= N) throw new LemurError(`numSamples ${N} is too small for a train and a test split`);
   const queryOf = withQueries ? new Int32Array(N) : undefined;
   const queryIds = new Map<string, number>();
   const queries: string[] = [];
@@ -350,7 +358,7 @@ export async function generateDataset(out: string, options: GeneratorOptions = {
   const inTrain = new Uint8Array(D);
   for (let i = 0; i < trainRows; i++) inTrain[evDoc[pastTotal + i]] = 1;
 
-  const split = (from: number, to: number, isTest: boolean): SampleColumns => {
+  const split = (from: number, to: number, afterTrain: boolean): SampleColumns => {
     const m = to - from;
     const user = evUser.slice(pastTotal + from, pastTotal + to);
     const times = evTime.slice(pastTotal + from, pastTotal + to);
@@ -367,12 +375,14 @@ export async function generateDataset(out: string, options: GeneratorOptions = {
       sequences: [buildSequence(clickEvents, user, times, { name: 'clicks', maxLength: L, age: true, action: false })],
     };
     if (S > 0) c.sequences.push(buildSequence(allEvents, user, times, { name: 'recent', maxLength: S, age: false, action: true }));
-    if (isTest) c.coldStart = Uint8Array.from(c.doc, (d) => (inTrain[d] ? 0 : 1));
+    if (afterTrain) c.coldStart = Uint8Array.from(c.doc, (d) => (inTrain[d] ? 0 : 1));
     return c;
   };
 
   return buildFolderAtomically(out, { overwrite: options.overwrite }, async (tmp) => {
-    const splits = { train: split(0, trainRows, false), test: split(trainRows, N, true) };
+    const splits: Record<string, SampleColumns> = { train: split(0, trainRows, false) };
+    if (validEnd > trainRows) splits.valid = split(trainRows, validEnd, true);
+    splits.test = split(validEnd, N, true);
     const tokenizer = await Tokenizer.train([...titles, ...descriptions, ...queries], { vocabSize: options.vocabSize ?? 2000 });
     const textFields = [
       { name: 'title', maxTokens: 8 },
@@ -434,7 +444,8 @@ export async function generateDataset(out: string, options: GeneratorOptions = {
           impressionClicks: clicks,
           clickRate: Math.round((clicks / N) * 1e4) / 1e4,
           distinctQueries: queryOf ? queries.length : 0,
-          splitTimestamp: evTime[pastTotal + trainRows],
+          validTimestamp: evTime[pastTotal + trainRows],
+          splitTimestamp: evTime[pastTotal + validEnd],
         },
       },
       documents,

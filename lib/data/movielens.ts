@@ -26,6 +26,11 @@ export interface MovielensOptions {
   maxUsers?: number;
   /** The newest fraction of ratings (by a global timestamp cut) that forms the test split. Default 0.2. */
   testFraction?: number;
+  /**
+   * The fraction of ratings just before the test period that forms the `valid` split (model
+   * selection, early stopping). Default 0.1; 0: no validation split.
+   */
+  validFraction?: number;
   /** Longest history kept per sequence (the most recent ratings). Default 100. */
   historyLength?: number;
   /** Ratings >= this are positives and enter the `liked` history. Default 4. */
@@ -92,10 +97,13 @@ export async function importMovielens(source: string, out: string, options: Movi
   const started = performance.now();
   const src = resolve(source);
   const testFraction = options.testFraction ?? 0.2;
+  const validFraction = options.validFraction ?? 0.1;
   const historyLength = options.historyLength ?? 100;
   const likeThreshold = options.likeThreshold ?? 4;
   const warn = options.onWarning ?? ((line: string) => console.warn(`lemur: ${line}`));
   if (!(testFraction > 0 && testFraction < 1)) throw new LemurError(`testFraction must be in (0, 1), got ${testFraction}`);
+  if (!(validFraction >= 0 && validFraction + testFraction < 1))
+    throw new LemurError(`validFraction must be >= 0 and leave a train split (validFraction + testFraction < 1), got ${validFraction}`);
   if (!Number.isSafeInteger(historyLength) || historyLength < 1) throw new LemurError(`historyLength must be a positive integer, got ${historyLength}`);
   if (options.maxUsers !== undefined && !(Number.isSafeInteger(options.maxUsers) && options.maxUsers > 0))
     throw new LemurError(`maxUsers must be a positive integer, got ${options.maxUsers}`);
@@ -168,17 +176,23 @@ export async function importMovielens(source: string, out: string, options: Movi
       action[k] = Math.round(rRating[i] * 2); // half stars: 1..10
     }
 
-    // Chronological order (file order among equal timestamps) and the global cut.
+    // Chronological order (file order among equal timestamps) and the global cuts:
+    // train < validCut <= valid < testCut <= test.
     const order = Int32Array.from({ length: n }, (_, k) => k).sort((a, b) => time[a] - time[b] || a - b);
-    const cut = time[order[Math.min(n - 1, Math.floor(n * (1 - testFraction)))]];
+    const cutAt = (fraction: number) => time[order[Math.min(n - 1, Math.floor(n * (1 - fraction)))]];
+    const cut = cutAt(testFraction);
+    const validCut = validFraction > 0 ? cutAt(testFraction + validFraction) : cut;
     const inTrain = new Uint8Array(numDocs);
     let trainRows = 0;
+    let validRows = 0;
     for (let k = 0; k < n; k++)
-      if (time[k] < cut) {
+      if (time[k] < validCut) {
         inTrain[doc[k]] = 1;
         trainRows++;
-      }
-    if (trainRows === 0 || trainRows === n) throw new DataError(`the split at timestamp ${cut} leaves a split empty`, ratingsPath, 'timestamp');
+      } else if (time[k] < cut) validRows++;
+    if (trainRows === 0 || trainRows + validRows === n) throw new DataError(`the split at timestamp ${cut} leaves a split empty`, ratingsPath, 'timestamp');
+    if (validFraction > 0 && validRows === 0)
+      throw new DataError(`the validation period [${validCut}, ${cut}) holds no rating (timestamps too coarse for validFraction ${validFraction})`, ratingsPath, 'timestamp');
 
     // Histories: every earlier rating (`rated`, action = half stars) and earlier likes (`liked`).
     const numUsers = userIds.length;
@@ -225,16 +239,23 @@ export async function importMovielens(source: string, out: string, options: Movi
       }
       return c;
     };
+    // Cold start (valid and test): the movie is never rated in the train period, so the model
+    // has no trained ID for it.
     const trainIdx = new Int32Array(trainRows);
-    const testIdx = new Int32Array(n - trainRows);
+    const validIdx = new Int32Array(validRows);
+    const testIdx = new Int32Array(n - trainRows - validRows);
     let a = 0;
+    let v = 0;
     let b = 0;
     for (let k = 0; k < n; k++) {
       const e = order[k];
-      if (time[e] < cut) trainIdx[a++] = e;
+      if (time[e] < validCut) trainIdx[a++] = e;
+      else if (time[e] < cut) validIdx[v++] = e;
       else testIdx[b++] = e;
     }
-    const splits = { train: makeSplit(trainIdx, false), test: makeSplit(testIdx, true) };
+    const splits: Record<string, SampleColumns> = { train: makeSplit(trainIdx, false) };
+    if (validRows > 0) splits.valid = makeSplit(validIdx, true);
+    splits.test = makeSplit(testIdx, true);
 
     // Text: one tokenizer pass over all documents, batched.
     const tokenizer = options.tokenizer
@@ -296,6 +317,8 @@ export async function importMovielens(source: string, out: string, options: Movi
           tagsOfUnknownMovies: tags.unknownMovie,
           likeThreshold,
           testFraction,
+          validFraction,
+          validTimestamp: validCut,
           splitTimestamp: cut,
           maxUsers: options.maxUsers ?? null,
           postersDecoded: imageStats?.decoded ?? 0,

@@ -48,16 +48,20 @@ describe('generateDataset', () => {
       { name: 'clicks', maxLength: 20, action: false, age: true },
       { name: 'recent', maxLength: 10, action: true, age: false },
     ]);
-    const { train, test } = ds.splits;
-    expect(train.rows + test.rows).toBe(8000);
+    const { train, valid, test } = ds.splits;
+    expect(Object.keys(m.splits)).toEqual(['train', 'valid', 'test']);
+    expect(train.rows + valid!.rows + test.rows).toBe(8000);
     expect(test.rows).toBe(1600);
+    expect(valid!.rows).toBe(800);
+    expect(m.stats.valid!.coldStartRows).toBeGreaterThan(20); // cold documents appear from the valid period on
     expect(m.stats.train.rows).toBe(train.rows);
     expect(m.stats.test.coldStartRows).toBeGreaterThan(50);
     expect(m.stats.train.positives).toBeGreaterThan(0.2);
     expect(m.stats.train.positives).toBeLessThan(0.6);
     expect(train.query).toEqual(train.user);
     // Chronology: the split is a time cut; every history item lies strictly before its sample.
-    expect(train.timestamp[train.rows - 1]).toBeLessThan(test.timestamp[0]);
+    expect(train.timestamp[train.rows - 1]).toBeLessThan(valid!.timestamp[0]);
+    expect(valid!.timestamp[valid!.rows - 1]).toBeLessThan(test.timestamp[0]);
     for (const split of [train, test]) {
       const clicks = split.sequences.find((s) => s.name === 'clicks')!;
       let bad = 0; // plain loops: one expect per value would dominate the test's time

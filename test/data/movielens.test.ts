@@ -24,7 +24,8 @@ describe('importMovielens on a crafted folder', () => {
   beforeAll(async () => {
     const src = join(tmp.dir, 'mini');
     await writeMiniMovielens(src);
-    const r = await importMovielens(src, join(tmp.dir, 'mini-out'), { vocabSize: 300, image: { height: 8, width: 8 }, onWarning: (l) => warnings.push(l) });
+    // no validation split here: the expectations below are about train and test
+    const r = await importMovielens(src, join(tmp.dir, 'mini-out'), { vocabSize: 300, validFraction: 0, image: { height: 8, width: 8 }, onWarning: (l) => warnings.push(l) });
     expect(r.images).toMatchObject({ total: 6, decoded: 2, corrupt: 2, missing: 2 });
     ds = openDataset(r.dir);
   });
@@ -84,8 +85,25 @@ describe('importMovielens on a crafted folder', () => {
     expect(train.categorical.map((c) => c.values[0])).toEqual([0, 4]); // 00:16 UTC, a Thursday
   });
 
+  it('cuts a validation split just before the test period (default 10%), cold start relative to train', async () => {
+    const r = await importMovielens(join(tmp.dir, 'mini'), join(tmp.dir, 'mini-valid'), { posters: false, vocabSize: 300, validFraction: 0.2 });
+    const v = openDataset(r.dir);
+    const { train, valid, test } = v.splits;
+    expect(Object.keys(v.manifest.splits)).toEqual(['train', 'valid', 'test']);
+    // 11 ratings: test from the 80% quantile (time 1050), valid from the 60% one
+    expect([train!.rows, valid!.rows, test!.rows]).toEqual([6, 2, 3]);
+    const validCut = v.manifest.sourceStats.validTimestamp as number;
+    expect(v.manifest.sourceStats.splitTimestamp).toBe(1050);
+    expect(Math.max(...Array.from(train!.timestamp, Number))).toBeLessThan(validCut);
+    expect(Array.from(valid!.timestamp, Number).every((t) => t >= validCut && t < 1050)).toBe(true);
+    const inTrain = new Set(train!.doc);
+    for (const split of [valid!, test!]) expect(Array.from(split.coldStart!)).toEqual(Array.from(split.doc, (d) => (inTrain.has(d) ? 0 : 1)));
+    expect(v.manifest.stats.valid!.coldStartRows).toBeGreaterThanOrEqual(0);
+    await expect(importMovielens(join(tmp.dir, 'mini'), join(tmp.dir, 'mini-bad'), { validFraction: 0.9 })).rejects.toThrow(/validFraction/);
+  });
+
   it('keeps only the first users with maxUsers', async () => {
-    const r = await importMovielens(join(tmp.dir, 'mini'), join(tmp.dir, 'mini-2users'), { maxUsers: 2, posters: false, vocabSize: 300 });
+    const r = await importMovielens(join(tmp.dir, 'mini'), join(tmp.dir, 'mini-2users'), { maxUsers: 2, posters: false, vocabSize: 300, validFraction: 0 });
     const two = openDataset(r.dir);
     expect(two.manifest.numUsers).toBe(2);
     expect(two.manifest.image).toBeNull();
@@ -140,7 +158,7 @@ describe.skipIf(!movielensDir)('importMovielens on the shared ml-latest-small', 
     expect(m.numUsers).toBe(maxUsers);
     expect(m.sourceStats.postersDecoded).toBe(2863);
     expect(m.sourceStats.postersCorrupt).toBe(0);
-    expect(ds.splits.train.rows + ds.splits.test.rows).toBe(ratingOf.size);
+    expect(ds.splits.train.rows + ds.splits.valid!.rows + ds.splits.test.rows).toBe(ratingOf.size);
     const row = Array.from(ds.documents.docId, Number).indexOf(11);
     expect(ds.documents.text.title(row)).toBe('American President, The (1995)');
     console.log(`movielens import (${maxUsers} users, ${ratingOf.size} ratings, 9742 movies, 2863 posters): ${seconds.toFixed(1)} s`);
@@ -169,22 +187,29 @@ describe.skipIf(!movielensDir)('importMovielens on the shared ml-latest-small', 
     expect(checked).toBeGreaterThan(100_000);
   });
 
-  it('splits chronologically (last 20% of ratings) with correct cold-start flags', () => {
-    const { train, test } = ds.splits;
+  it('splits chronologically (train, valid = the 10% before the last 20%, test) with correct cold-start flags', () => {
+    const { train, valid, test } = ds.splits;
     const cut = ds.manifest.sourceStats.splitTimestamp as number;
-    expect(Math.max(...Array.from(train.timestamp, Number))).toBeLessThan(cut);
+    const validCut = ds.manifest.sourceStats.validTimestamp as number;
+    expect(Math.max(...Array.from(train.timestamp, Number))).toBeLessThan(validCut);
+    expect(Math.min(...Array.from(valid!.timestamp, Number))).toBeGreaterThanOrEqual(validCut);
+    expect(Math.max(...Array.from(valid!.timestamp, Number))).toBeLessThan(cut);
     expect(Math.min(...Array.from(test.timestamp, Number))).toBeGreaterThanOrEqual(cut);
-    expect(test.rows / (train.rows + test.rows)).toBeCloseTo(0.2, 1);
+    const total = train.rows + valid!.rows + test.rows;
+    expect(test.rows / total).toBeCloseTo(0.2, 1);
+    expect(valid!.rows / total).toBeCloseTo(0.1, 1);
     const inTrain = new Set(train.doc);
-    let cold = 0;
     let wrong = 0;
-    for (let i = 0; i < test.rows; i++) {
-      if (test.coldStart![i] !== (inTrain.has(test.doc[i]) ? 0 : 1)) wrong++;
-      cold += test.coldStart![i];
+    for (const [name, split] of [['valid', valid!], ['test', test]] as const) {
+      let cold = 0;
+      for (let i = 0; i < split.rows; i++) {
+        if (split.coldStart![i] !== (inTrain.has(split.doc[i]) ? 0 : 1)) wrong++;
+        cold += split.coldStart![i];
+      }
+      expect(cold).toBeGreaterThan(0);
+      expect(ds.manifest.stats[name]!.coldStartRows).toBe(cold);
     }
     expect(wrong).toBe(0);
-    expect(cold).toBeGreaterThan(0);
-    expect(ds.manifest.stats.test.coldStartRows).toBe(cold);
     for (let i = 0; i < train.rows; i++) {
       const r = ratingOf.get(`${train.user[i]}:${Number(ds.documents.docId[train.doc[i]])}`)!;
       if (train.label[i] !== (r.rating >= 4 ? 1 : 0)) wrong++;

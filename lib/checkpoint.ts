@@ -4,6 +4,7 @@
  *   <dir>/LATEST          name of the newest complete checkpoint (replaced by rename)
  *   <dir>/step-000120/    model.pt (parameters, ID tables, memory bank, optimizer state),
  *                         config.json, meta.json, tokenizer.json
+ *   <dir>/pretrain-000040/  the same, saved during two-stage pre-training (before step 1)
  *
  * A checkpoint is built in a temporary sibling folder, fsynced, renamed into place, and only
  * then does LATEST point at it: a crash at any moment leaves the previous one intact.
@@ -26,8 +27,8 @@ async function fsyncFile(path: string): Promise<void> {
   }
 }
 
-export function checkpointName(step: number): string {
-  return `step-${String(step).padStart(9, '0')}`;
+export function checkpointName(step: number, phase: 'step' | 'pretrain' = 'step'): string {
+  return `${phase}-${String(step).padStart(9, '0')}`;
 }
 
 /**
@@ -59,7 +60,8 @@ export async function writeCheckpoint(
   }
   // Prune: older complete checkpoints beyond `keep`, and temporaries of dead writers.
   const entries = (await readdir(dir)).sort();
-  const complete = entries.filter((e) => /^step-\d+$/.test(e));
+  // 'pretrain-' sorts before 'step-': pre-training checkpoints are the older ones
+  const complete = entries.filter((e) => /^(pretrain|step)-\d+$/.test(e));
   for (const old of complete.slice(0, Math.max(0, complete.length - keep))) {
     if (old !== name) await rm(join(dir, old), { recursive: true, force: true });
   }

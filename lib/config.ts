@@ -17,6 +17,8 @@ export interface EncoderConfig {
   heads: number;
   /** FFN hidden size as a multiple of width. */
   ffnMult: number;
+  /** Dropout on the token embeddings and on each residual branch, while training. */
+  dropout: number;
 }
 
 export interface DocumentEncoderConfig extends EncoderConfig {
@@ -39,9 +41,13 @@ export interface SequenceConfig {
   bank: boolean;
   /** Similarity features: cosine(target, each recent event) and its sorted copy. */
   similarity: boolean;
-  /** Use the column's per-event side info when present. */
-  action: boolean;
-  age: boolean;
+  /**
+   * Per-event side info of the column: the action type (e.g. a rating, click or skip) and the
+   * age (time before the request), embedded and added to each event. 'auto': used when the
+   * dataset's column has it.
+   */
+  action: boolean | 'auto';
+  age: boolean | 'auto';
 }
 
 export interface LemurConfig {
@@ -70,6 +76,12 @@ export interface LemurConfig {
     maxCategoricalBuckets: number;
     /** Use the dataset's dense features. */
     dense: boolean;
+    /**
+     * cos(query embedding, document embedding) as a ranking feature (models with content
+     * encoders): the two-tower relevance SQDC trains, which the backbone cannot easily form
+     * from the two vectors on its own.
+     */
+    queryDocSimilarity: boolean;
   };
   queryEncoder: EncoderConfig;
   docEncoder: DocumentEncoderConfig;
@@ -93,7 +105,25 @@ export interface LemurConfig {
   sequences: SequenceConfig[];
   /** Events per sequence in the similarity features. */
   similarityLength: number;
-  decoder: { layers: number; heads: number; queries: number; width: number; ffnMult: number; fused: boolean };
+  decoder: {
+    layers: number;
+    heads: number;
+    queries: number;
+    width: number;
+    ffnMult: number;
+    /** Attend straight over the bank rows (no materialized history). */
+    fused: boolean;
+    /**
+     * What the global query tokens are generated from: 'context' (request features, query and
+     * target-document embeddings: target-aware attention) or 'request' (without the target).
+     */
+    queriesFrom: 'context' | 'request';
+    /**
+     * LayerNorm over each history row (with its side info) before attention (unit-norm bank rows
+     * have entries of about 1/sqrt(e)). Forces the unfused path.
+     */
+    memoryNorm: boolean;
+  };
   longer: { layers: number; heads: number; globalTokens: number; recent: number; width: number; ffnMult: number };
   backbone: {
     type: 'mlp' | 'rankmixer' | 'hyformer';
@@ -122,10 +152,48 @@ export interface LemurConfig {
     sparse: 'adagrad' | 'adam';
     sparseLr: number;
     sparseEps: number;
+    /**
+     * A step whose loss or gradient is not finite: 'error' stops training with an error naming
+     * the step (nothing of it is applied); 'skip' applies nothing of it and counts it
+     * (Progress.skippedSteps).
+     */
+    nonFinite: 'error' | 'skip';
   };
-  /** Two-stage baseline: steps of SQDC-only encoder pre-training, then the encoders are frozen. 0: end to end. */
+  /**
+   * Two-stage baseline: the content encoders are first pre-trained with SQDC alone for
+   * `pretrainSteps` steps (a budget of their own, before the ranker's epochs), then frozen;
+   * every document is indexed into the bank with them before the ranker starts. 0: end to end.
+   */
   twoStage: { pretrainSteps: number };
-  train: { batchSize: number; epochs: number; prefetch: number; evalBatchSize: number };
+  train: {
+    batchSize: number;
+    /** Epochs to train (with early stopping: at most this many). */
+    epochs: number;
+    prefetch: number;
+    evalBatchSize: number;
+    earlyStopping: EarlyStoppingConfig;
+  };
+}
+
+/** A validation metric that model selection can follow. */
+export type SelectionMetric = 'qauc' | 'qaucWeighted' | 'uauc' | 'auc' | 'logLoss';
+
+/**
+ * Early stopping: evaluate on a validation split every `every` steps, stop after `patience`
+ * evaluations without an improvement of more than `minDelta`, and (with `restoreBest`) end
+ * with the parameters, bank and optimizer state of the best evaluation.
+ */
+export interface EarlyStoppingConfig {
+  /** 'auto': on when the dataset has the split (importers and the generator write `valid`). */
+  enabled: boolean | 'auto';
+  split: string;
+  metric: SelectionMetric;
+  /** Evaluations without improvement before stopping. */
+  patience: number;
+  /** Steps between evaluations; 0: twice per epoch. */
+  every: number;
+  minDelta: number;
+  restoreBest: boolean;
 }
 
 export type DeepPartial<T> = T extends (infer U)[]
@@ -138,7 +206,7 @@ export type LemurConfigInput = DeepPartial<LemurConfig> & { preset?: PresetName 
 
 /** A sequence view with only the fields that differ from the defaults. */
 export function sequence(name: string, fields: Partial<SequenceConfig> = {}): SequenceConfig {
-  return { name, maxLength: 50, idEncoder: 'none', bank: false, similarity: false, action: false, age: false, ...fields };
+  return { name, maxLength: 50, idEncoder: 'none', bank: false, similarity: false, action: 'auto', age: 'auto', ...fields };
 }
 
 export const DEFAULTS: Omit<LemurConfig, 'preset'> = {
@@ -146,15 +214,15 @@ export const DEFAULTS: Omit<LemurConfig, 'preset'> = {
   device: 'cpu',
   bf16: true,
   embeddingDim: 64,
-  features: { idDim: 16, userId: true, docId: true, docIdDropout: 0, userBuckets: 0, docBuckets: 0, maxCategoricalBuckets: 100_000, dense: true },
-  queryEncoder: { enabled: true, layers: 2, width: 64, heads: 4, ffnMult: 2 },
-  docEncoder: { enabled: false, layers: 2, width: 64, heads: 4, ffnMult: 2, images: true, patch: 8 },
+  features: { idDim: 16, userId: true, docId: true, docIdDropout: 0, userBuckets: 0, docBuckets: 0, maxCategoricalBuckets: 100_000, dense: true, queryDocSimilarity: true },
+  queryEncoder: { enabled: true, layers: 2, width: 64, heads: 4, ffnMult: 2, dropout: 0 },
+  docEncoder: { enabled: false, layers: 2, width: 64, heads: 4, ffnMult: 2, dropout: 0, images: true, patch: 8 },
   encoderSampling: { forward: 1, backward: 1 },
   stopGradient: false,
   memoryBank: { enabled: false, dtype: 'float32', freshInBatch: 'detached', stalenessProbe: 128, history: 'bank' },
   sequences: [],
   similarityLength: 16,
-  decoder: { layers: 2, heads: 4, queries: 4, width: 64, ffnMult: 2, fused: true },
+  decoder: { layers: 2, heads: 4, queries: 4, width: 64, ffnMult: 2, fused: true, queriesFrom: 'context', memoryNorm: false },
   longer: { layers: 2, heads: 4, globalTokens: 2, recent: 8, width: 64, ffnMult: 2 },
   backbone: {
     type: 'mlp',
@@ -181,9 +249,16 @@ export const DEFAULTS: Omit<LemurConfig, 'preset'> = {
     sparse: 'adagrad',
     sparseLr: 0.05,
     sparseEps: 1e-8,
+    nonFinite: 'error',
   },
   twoStage: { pretrainSteps: 0 },
-  train: { batchSize: 256, epochs: 1, prefetch: 4, evalBatchSize: 1024 },
+  train: {
+    batchSize: 256,
+    epochs: 10,
+    prefetch: 4,
+    evalBatchSize: 1024,
+    earlyStopping: { enabled: 'auto', split: 'valid', metric: 'qauc', patience: 3, every: 0, minDelta: 0, restoreBest: true },
+  },
 };
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -194,7 +269,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function merge(base: unknown, over: unknown, path: string): unknown {
   if (over === undefined) return structuredClone(base);
   if (isObject(base)) {
-    if (!isObject(over)) throw new ConfigError(path, `expected an object, got ${JSON.stringify(over)}`);
+    if (!isObject(over)) throw new ConfigError(path, `expected an object, got ${show(over)}`);
     const out: Record<string, unknown> = structuredClone(base);
     for (const [k, v] of Object.entries(over)) {
       if (!(k in base)) throw new ConfigError(path ? `${path}.${k}` : k, `unknown field (known: ${Object.keys(base).join(', ')})`);
@@ -223,22 +298,34 @@ export function resolveConfig(input: LemurConfigInput | PresetName = {}): LemurC
 
 const int = (v: unknown) => typeof v === 'number' && Number.isInteger(v);
 
+/** A value as an error message shows it: JSON, except what JSON cannot say (NaN, Infinity, undefined). */
+export function show(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'bigint') return `${v}n`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
 /** Throws a ConfigError for the first invalid field. */
 export function validateConfig(c: LemurConfig): void {
   const positiveInt = (field: string, v: number) => {
-    if (!int(v) || v < 1) throw new ConfigError(field, `must be a positive integer, got ${JSON.stringify(v)}`);
+    if (!int(v) || v < 1) throw new ConfigError(field, `must be a positive integer, got ${show(v)}`);
   };
   const nonNegInt = (field: string, v: number) => {
-    if (!int(v) || v < 0) throw new ConfigError(field, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+    if (!int(v) || v < 0) throw new ConfigError(field, `must be a non-negative integer, got ${show(v)}`);
   };
   const positive = (field: string, v: number) => {
-    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new ConfigError(field, `must be a positive number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new ConfigError(field, `must be a positive number, got ${show(v)}`);
   };
   const fraction = (field: string, v: number) => {
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ConfigError(field, `must be in [0, 1], got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ConfigError(field, `must be in [0, 1], got ${show(v)}`);
   };
   const oneOf = <T>(field: string, v: T, options: readonly T[]) => {
-    if (!options.includes(v)) throw new ConfigError(field, `must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${JSON.stringify(v)}`);
+    if (!options.includes(v)) throw new ConfigError(field, `must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${show(v)}`);
   };
   const divisible = (field: string, width: number, by: number, what: string) => {
     if (width % by !== 0) throw new ConfigError(field, `${width} must be divisible by ${what} (${by})`);
@@ -246,7 +333,7 @@ export function validateConfig(c: LemurConfig): void {
 
   nonNegInt('seed', c.seed);
   if (typeof c.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(c.device))
-    throw new ConfigError('device', `must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(c.device)}`);
+    throw new ConfigError('device', `must be 'cpu', 'cuda' or 'cuda:N', got ${show(c.device)}`);
   positiveInt('embeddingDim', c.embeddingDim);
   positiveInt('features.idDim', c.features.idDim);
   fraction('features.docIdDropout', c.features.docIdDropout);
@@ -259,6 +346,7 @@ export function validateConfig(c: LemurConfig): void {
     positiveInt(`${name}.heads`, e.heads);
     positiveInt(`${name}.ffnMult`, e.ffnMult);
     divisible(`${name}.width`, e.width, e.heads, `${name}.heads`);
+    if (typeof e.dropout !== 'number' || !(e.dropout >= 0 && e.dropout < 1)) throw new ConfigError(`${name}.dropout`, `must be in [0, 1), got ${show(e.dropout)}`);
   }
   positiveInt('docEncoder.patch', c.docEncoder.patch);
   fraction('encoderSampling.forward', c.encoderSampling.forward);
@@ -276,7 +364,7 @@ export function validateConfig(c: LemurConfig): void {
   c.sequences.forEach((s, i) => {
     const f = `sequences[${i}]`;
     if (typeof s.name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.name))
-      throw new ConfigError(`${f}.name`, `must be an identifier, got ${JSON.stringify(s.name)}`);
+      throw new ConfigError(`${f}.name`, `must be an identifier, got ${show(s.name)}`);
     if (names.has(s.name)) throw new ConfigError(`${f}.name`, `'${s.name}' is used twice`);
     names.add(s.name);
     positiveInt(`${f}.maxLength`, s.maxLength);
@@ -285,10 +373,15 @@ export function validateConfig(c: LemurConfig): void {
       throw new ConfigError(`${f}.${s.bank ? 'bank' : 'similarity'}`, 'reads the memory bank, which is disabled (memoryBank.enabled)');
     if (s.idEncoder === 'none' && !s.bank && !s.similarity)
       throw new ConfigError(f, 'uses the sequence for nothing: set idEncoder, bank or similarity');
+    oneOf(`${f}.action`, s.action, [true, false, 'auto'] as const);
+    oneOf(`${f}.age`, s.age, [true, false, 'auto'] as const);
   });
   const d = c.decoder;
   for (const k of ['layers', 'heads', 'queries', 'width', 'ffnMult'] as const) positiveInt(`decoder.${k}`, d[k]);
   divisible('decoder.width', d.width, d.heads, 'decoder.heads');
+  oneOf('decoder.queriesFrom', d.queriesFrom, ['context', 'request'] as const);
+  if (typeof d.fused !== 'boolean') throw new ConfigError('decoder.fused', `must be true or false, got ${show(d.fused)}`);
+  if (typeof d.memoryNorm !== 'boolean') throw new ConfigError('decoder.memoryNorm', `must be true or false, got ${show(d.memoryNorm)}`);
   const l = c.longer;
   for (const k of ['layers', 'heads', 'globalTokens', 'recent', 'width', 'ffnMult'] as const) positiveInt(`longer.${k}`, l[k]);
   divisible('longer.width', l.width, l.heads, 'longer.heads');
@@ -318,6 +411,7 @@ export function validateConfig(c: LemurConfig): void {
   oneOf('optim.sparse', c.optim.sparse, ['adagrad', 'adam'] as const);
   positive('optim.sparseLr', c.optim.sparseLr);
   positive('optim.sparseEps', c.optim.sparseEps);
+  oneOf('optim.nonFinite', c.optim.nonFinite, ['error', 'skip'] as const);
   nonNegInt('twoStage.pretrainSteps', c.twoStage.pretrainSteps);
   if (c.twoStage.pretrainSteps > 0 && !c.docEncoder.enabled)
     throw new ConfigError('twoStage.pretrainSteps', 'pre-trains the content encoders: enable docEncoder');
@@ -325,4 +419,16 @@ export function validateConfig(c: LemurConfig): void {
   nonNegInt('train.epochs', c.train.epochs);
   positiveInt('train.prefetch', c.train.prefetch);
   positiveInt('train.evalBatchSize', c.train.evalBatchSize);
+  const es = c.train.earlyStopping;
+  if (!isObject(es)) throw new ConfigError('train.earlyStopping', `expected an object, got ${show(es)}`);
+  oneOf('train.earlyStopping.enabled', es.enabled, [true, false, 'auto'] as const);
+  if (typeof es.split !== 'string' || !es.split) throw new ConfigError('train.earlyStopping.split', `must be a split name, got ${show(es.split)}`);
+  oneOf('train.earlyStopping.metric', es.metric, SELECTION_METRICS);
+  positiveInt('train.earlyStopping.patience', es.patience);
+  nonNegInt('train.earlyStopping.every', es.every);
+  if (typeof es.minDelta !== 'number' || !(es.minDelta >= 0) || !Number.isFinite(es.minDelta))
+    throw new ConfigError('train.earlyStopping.minDelta', `must be a finite number >= 0, got ${show(es.minDelta)}`);
+  if (typeof es.restoreBest !== 'boolean') throw new ConfigError('train.earlyStopping.restoreBest', `must be true or false, got ${show(es.restoreBest)}`);
 }
+
+export const SELECTION_METRICS: readonly SelectionMetric[] = ['qauc', 'qaucWeighted', 'uauc', 'auc', 'logLoss'];

@@ -4,17 +4,19 @@
  * class only orchestrates and reports.
  */
 import { EventEmitter } from 'node:events';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { checkpointName, resolveCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { resolveConfig, type LemurConfig, type LemurConfigInput, type SequenceConfig } from './config.js';
+import { resolveConfig, show, validateConfig, type EarlyStoppingConfig, type LemurConfig, type LemurConfigInput, type SelectionMetric, type SequenceConfig } from './config.js';
 import type { DocumentColumns, SampleColumns } from './data/columns.js';
 import { AbortError, ConfigError, LemurError } from './errors.js';
 import { info } from './info.js';
 import { rankingMetrics, retrievalMetrics, type RankingMetrics } from './metrics.js';
 import { native, type NativeTensor } from './native.js';
 import type { PresetName } from './presets.js';
+import { newSelectionState, recordSelection, selectionValue, type SelectionPoint, type SelectionState } from './selection.js';
 
 /** The parts of a dataset's manifest the model needs (docs/data-format.md). */
 export interface ModelDatasetManifest {
@@ -64,6 +66,7 @@ export interface BankStats {
 }
 
 export interface Progress {
+  /** Steps of this phase taken so far: ranking steps, or pre-training steps during 'pretrain'. */
   step: number;
   epoch: number;
   /** Batch index within the epoch (of the next batch). */
@@ -72,13 +75,23 @@ export interface Progress {
   phase: 'pretrain' | 'train';
   /** Means over the steps since the last report. */
   loss: number;
-  bce: number;
+  /** BCE (undefined while pre-training: there is no ranker loss then). */
+  bce?: number;
   sqdc: number;
   /** Gradient norm reaching the content encoders (before clipping). */
   encoderGradNorm: number;
+  /** The same for each tower: the query encoder (or request tower) and the document encoder. */
+  encoderGradNorms?: { query: number; document: number };
   samplesPerSecond: number;
   lr: number;
   seconds: StepTimes;
+  /**
+   * Encoder sampling, means per step: distinct candidate documents in the batch, how many ran
+   * the document encoder forward (sampled, plus those the bank lacks) and how many backward.
+   */
+  encoder?: { uniqueDocs: number; forward: number; backward: number };
+  /** Steps since the last report whose loss or gradient was not finite (optim.nonFinite: 'skip'). */
+  skippedSteps: number;
   bank?: BankStats;
   /** Estimated seconds to the end of this fit() call. */
   eta: number;
@@ -98,31 +111,63 @@ export interface Evaluation {
    * positive row's query embedding ranks every document; HR@K and NDCG@K of its document.
    */
   retrieval?: { k: number; hr: number; ndcg: number; n: number };
+  /** The scores of every row, in the split's order (with `evaluate(split, { scores: true })`). */
+  scores?: Float32Array;
+}
+
+export interface EvaluateOptions {
+  retrieval?: { k: number; queries?: number };
+  /** Keep the per-row scores in the result (for paired comparisons). */
+  scores?: boolean;
+  signal?: AbortSignal;
 }
 
 export interface FitOptions {
   /** Train until this many epochs are complete in total (a resumed model continues). Default: config.train.epochs. */
   epochs?: number;
-  /** At most this many steps in this call. */
+  /** At most this many ranking steps in this call (pre-training has its own budget, twoStage.pretrainSteps). */
   steps?: number;
   split?: string;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   /** Steps between progress reports (default 20). */
   progressEvery?: number;
-  /** Evaluate on `split` every `every` steps (and at the end). */
+  /** Evaluate on `split` every `every` steps (and at the end): monitoring only, nothing is selected on it. */
   evaluate?: { split: string; every: number };
+  /**
+   * Early stopping on a validation split (default: config.train.earlyStopping, which is on
+   * when the dataset has its split). Fields given here override the config's; false: off.
+   */
+  earlyStopping?: Partial<Omit<EarlyStoppingConfig, 'enabled'>> | false;
   /** Save a checkpoint into `dir` every `every` steps, at the end, and when aborted. */
   checkpoint?: { dir: string; every?: number; keep?: number };
 }
 
+export interface EarlyStoppingResult {
+  metric: SelectionMetric;
+  split: string;
+  /** The best validation evaluation (the model ends in this state when restoreBest). */
+  best?: SelectionPoint;
+  /** Step at which patience ran out; undefined: the epoch budget ended first. */
+  stoppedAt?: number;
+  /** Whether the model was restored to the best evaluation's state at the end. */
+  restored: boolean;
+  history: SelectionPoint[];
+}
+
 export interface FitResult {
+  /** Ranking steps taken in this call. */
   steps: number;
+  /** Two-stage pre-training steps taken in this call. */
+  pretrainSteps: number;
+  /** Steps whose update was skipped (non-finite loss or gradient, optim.nonFinite: 'skip'). */
+  skippedSteps: number;
   samples: number;
   seconds: number;
   epoch: number;
   progress: Progress[];
   evaluations: Evaluation[];
+  earlyStopping?: EarlyStoppingResult;
 }
 
 export interface Prediction {
@@ -135,6 +180,7 @@ export interface Prediction {
 
 interface NativeStep {
   done: boolean;
+  skipped: boolean;
   step: number;
   samples: number;
   loss: number;
@@ -142,7 +188,12 @@ interface NativeStep {
   sqdc: number;
   lr: number;
   encoderGradNorm: number;
+  queryGradNorm: number;
+  documentGradNorm: number;
   phase: 'pretrain' | 'train';
+  uniqueDocs: number;
+  encoded: number;
+  encodedWithGrad: number;
   targetMisses: number;
   seconds: StepTimes;
 }
@@ -179,6 +230,7 @@ interface NativeLoader {
 interface NativeModel {
   ready(): Promise<{ parameters: number; idTableParameters: number }>;
   trainStep(loader: NativeLoader): Promise<NativeStep>;
+  pretrainStep(loader: NativeLoader): Promise<NativeStep>;
   predictStep(loader: NativeLoader, encodeMissing: boolean): Promise<NativePredict>;
   bankStats(reset: boolean): Promise<NativeBank>;
   staleness(probe: number): Promise<number>;
@@ -187,23 +239,34 @@ interface NativeModel {
   save(path: string): Promise<void>;
   load(path: string): Promise<void>;
   readonly step: number;
+  readonly pretrainSteps: number;
 }
 
 type NativeCtor<T> = new (...args: unknown[]) => T;
+
+type Position = { epoch: number; batch: number };
 
 interface CheckpointMeta {
   format: 'lemur-checkpoint';
   version: 1;
   step: number;
-  position: { epoch: number; batch: number };
+  pretrainStep: number;
+  position: Position;
+  pretrainPosition: Position;
+  selection?: SelectionState;
   dataset: { dir: string; name: string; numDocuments: number };
+  /** Whether the dataset's tokenizer.json was copied in (and why not). */
+  tokenizer: { copied: boolean; reason?: string };
   lemur: string;
   torch: string;
   createdAt: string;
 }
 
-/** The sequence views of a config, with columns resolved against the dataset. */
-function resolveSequences(config: LemurConfig, manifest: ModelDatasetManifest): Required<SequenceConfig>[] {
+/** A sequence view with its column and side info resolved against the dataset. */
+export type ResolvedSequence = Omit<Required<SequenceConfig>, 'action' | 'age'> & { action: boolean; age: boolean };
+
+/** The sequence views of a config, with columns and 'auto' side info resolved against the dataset. */
+function resolveSequences(config: LemurConfig, manifest: ModelDatasetManifest): ResolvedSequence[] {
   return config.sequences.map((s, i) => {
     const column = s.column ?? manifest.sequences[0]?.name;
     if (!column) throw new ConfigError(`sequences[${i}].column`, `the dataset '${manifest.name}' has no sequence columns`);
@@ -213,9 +276,9 @@ function resolveSequences(config: LemurConfig, manifest: ModelDatasetManifest): 
         `sequences[${i}].column`,
         `the dataset has no sequence '${column}' (it has: ${manifest.sequences.map((m) => m.name).join(', ') || 'none'})`,
       );
-    if (s.action && !col.action) throw new ConfigError(`sequences[${i}].action`, `sequence '${column}' has no action side info`);
-    if (s.age && !col.age) throw new ConfigError(`sequences[${i}].age`, `sequence '${column}' has no age side info`);
-    return { ...s, column };
+    if (s.action === true && !col.action) throw new ConfigError(`sequences[${i}].action`, `sequence '${column}' has no action side info`);
+    if (s.age === true && !col.age) throw new ConfigError(`sequences[${i}].age`, `sequence '${column}' has no age side info`);
+    return { ...s, column, action: s.action === 'auto' ? col.action : s.action, age: s.age === 'auto' ? col.age : s.age };
   });
 }
 
@@ -248,6 +311,7 @@ export function nativeModelConfig(config: LemurConfig, dataset: ModelDataset): R
     idDim: f.idDim,
     userId: f.userId,
     docId: f.docId,
+    queryDocSimilarity: f.queryDocSimilarity,
     docIdDropout: f.docIdDropout,
     userBuckets: f.userBuckets,
     docBuckets: f.docBuckets,
@@ -298,14 +362,56 @@ function checkDevice(config: LemurConfig): void {
     throw new ConfigError('device', `'${config.device}' requested, but ${i.cuda.devices.length} CUDA device(s) are visible`);
 }
 
+/** Zeroed step-time sums. */
+const noTimes = (): StepTimes => ({ data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, optimizer: 0, total: 0 });
+
+/** Sums of one progress window. */
+interface Window {
+  n: number;
+  loss: number;
+  bce: number;
+  sqdc: number;
+  encGrad: number;
+  queryGrad: number;
+  docGrad: number;
+  samples: number;
+  lr: number;
+  skipped: number;
+  uniqueDocs: number;
+  forward: number;
+  backward: number;
+  times: StepTimes;
+  started: number;
+}
+
+const newWindow = (): Window => ({ n: 0, loss: 0, bce: 0, sqdc: 0, encGrad: 0, queryGrad: 0, docGrad: 0, samples: 0, lr: 0, skipped: 0, uniqueDocs: 0, forward: 0, backward: 0, times: noTimes(), started: performance.now() });
+
+/** A count argument: a non-negative integer or Infinity, else a LemurError naming it. */
+function checkCount(name: string, v: number | undefined, allowInfinity = true): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!Number.isInteger(v) && !(allowInfinity && v === Infinity)))
+    throw new LemurError(`${name} must be a non-negative integer${allowInfinity ? ' (or Infinity)' : ''}, got ${show(v)}`);
+}
+
+function abortError(what: string, signal: AbortSignal): AbortError {
+  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
+  return new AbortError(`${what} aborted${reason}`);
+}
+
 export class Lemur extends EventEmitter {
   /** Dense parameters (the ID tables are counted apart). */
   parameters = 0;
   idTableParameters = 0;
   /** Where the next training batch comes from: (epoch, batch index within it). */
-  position = { epoch: 0, batch: 0 };
+  position: Position = { epoch: 0, batch: 0 };
+  /** Where the next two-stage pre-training batch comes from. */
+  pretrainPosition: Position = { epoch: 0, batch: 0 };
+  /** Early-stopping state (best validation evaluation so far), kept across resumes. */
+  selection?: SelectionState;
   private samples = new Map<string, unknown>();
-  private readonly sequences: Required<SequenceConfig>[];
+  private readonly sequences: ResolvedSequence[];
+  /** The operation running on this model, if any (one at a time). */
+  private running?: { what: string; since: number };
 
   private constructor(
     readonly config: LemurConfig,
@@ -332,9 +438,14 @@ export class Lemur extends EventEmitter {
     return lemur;
   }
 
-  /** Steps taken so far. */
+  /** Ranking steps taken so far. */
   get step(): number {
     return this.model.step;
+  }
+
+  /** Two-stage pre-training steps taken so far. */
+  get pretrainStep(): number {
+    return this.model.pretrainSteps;
   }
 
   /** Training batches in one epoch of a split (the last one may be smaller). */
@@ -342,6 +453,32 @@ export class Lemur extends EventEmitter {
     const rows = this.dataset.splits[split]?.rows;
     if (rows === undefined) throw new LemurError(`the dataset has no split '${split}'`);
     return Math.ceil(rows / this.config.train.batchSize);
+  }
+
+  /**
+   * Runs `work` as this model's one operation: a second call while one runs is rejected at
+   * once, naming what runs (the native side would serialize them, but two fits interleaved
+   * would train the same batches twice and leave the data position wrong).
+   */
+  private async exclusive<T>(what: string, work: () => Promise<T>): Promise<T> {
+    if (this.running) {
+      const secs = ((performance.now() - this.running.since) / 1000).toFixed(1);
+      throw new LemurError(
+        `${what} was called while ${this.running.what} is running on this model (for ${secs} s): one operation at a time per model; ` +
+          `await it (or abort it through its AbortSignal) first`,
+      );
+    }
+    this.running = { what, since: performance.now() };
+    try {
+      return await work();
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** The operation running on this model ('fit()', 'evaluate()', ...), or undefined. */
+  get busy(): string | undefined {
+    return this.running?.what;
   }
 
   private samplesOf(split: string): unknown {
@@ -356,11 +493,11 @@ export class Lemur extends EventEmitter {
     return s;
   }
 
-  private loader(split: string, options: { shuffle: boolean; batchSize: number; epoch?: number; startBatch?: number }): NativeLoader {
+  private loader(split: string, options: { shuffle: boolean; batchSize: number; seed?: number; epoch?: number; startBatch?: number }): NativeLoader {
     return new (native().Loader as NativeCtor<NativeLoader>)(this.samplesOf(split), {
       batchSize: options.batchSize,
       shuffle: options.shuffle,
-      seed: this.config.seed,
+      seed: options.seed ?? this.config.seed,
       epoch: options.epoch ?? 0,
       startBatch: options.startBatch ?? 0,
       prefetch: this.config.train.prefetch,
@@ -370,6 +507,10 @@ export class Lemur extends EventEmitter {
 
   /** Memory-bank statistics; coverage counts since the last call with reset. */
   async bankStats(options: { reset?: boolean; stalenessProbe?: number } = {}): Promise<BankStats | undefined> {
+    return this.exclusive('bankStats()', () => this.bankStatsNow(options));
+  }
+
+  private async bankStatsNow(options: { reset?: boolean; stalenessProbe?: number }): Promise<BankStats | undefined> {
     if (!this.config.memoryBank.enabled) return undefined;
     const b = await this.model.bankStats(options.reset ?? false);
     const out: BankStats = {
@@ -384,113 +525,219 @@ export class Lemur extends EventEmitter {
     return out;
   }
 
-  /** Trains; see FitOptions. Resolves when done; rejects with AbortError when aborted. */
+  /** The early-stopping settings in force for a fit() call, or undefined when off. */
+  private earlyStoppingFor(options: FitOptions): EarlyStoppingConfig | undefined {
+    const base = this.config.train.earlyStopping;
+    if (options.earlyStopping === false) return undefined;
+    const given = options.earlyStopping;
+    const es: EarlyStoppingConfig = { ...base, ...(given ?? {}), enabled: given ? true : base.enabled };
+    if (given) validateConfig({ ...this.config, train: { ...this.config.train, earlyStopping: es } });
+    if (es.enabled === false) return undefined;
+    const has = this.dataset.splits[es.split] !== undefined;
+    if (!has) {
+      if (es.enabled === true)
+        throw new LemurError(
+          `early stopping evaluates on split '${es.split}', which the dataset does not have (it has: ${Object.keys(this.dataset.splits).join(', ')}); ` +
+            `import or generate it with a validation split (validFraction), or set train.earlyStopping.enabled: false`,
+        );
+      return undefined;
+    }
+    return es;
+  }
+
+  /**
+   * Trains; see FitOptions. Two-stage pre-training (twoStage.pretrainSteps) runs first, on a
+   * budget of its own; then the ranker trains for the epoch budget, with early stopping on the
+   * validation split when it is on (config.train.earlyStopping). Resolves when done; rejects
+   * with AbortError when aborted, or with a LemurError naming the step when the loss or
+   * gradient is not finite (optim.nonFinite: 'error').
+   */
   async fit(options: FitOptions = {}): Promise<FitResult> {
+    checkCount('fit({ epochs })', options.epochs, false);
+    checkCount('fit({ steps })', options.steps);
+    if (options.progressEvery !== undefined && !(Number.isInteger(options.progressEvery) && options.progressEvery >= 1))
+      throw new LemurError(`fit({ progressEvery }) must be a positive integer, got ${show(options.progressEvery)}`);
+    if (options.evaluate && !(Number.isInteger(options.evaluate.every) && options.evaluate.every >= 1))
+      throw new LemurError(`fit({ evaluate: { every } }) must be a positive integer, got ${show(options.evaluate.every)}`);
+    if (options.checkpoint?.every !== undefined && !(Number.isInteger(options.checkpoint.every) && options.checkpoint.every >= 0))
+      throw new LemurError(`fit({ checkpoint: { every } }) must be a non-negative integer, got ${show(options.checkpoint.every)}`);
+    const es = this.earlyStoppingFor(options);
+    return this.exclusive('fit()', () => this.fitNow(options, es));
+  }
+
+  private async fitNow(options: FitOptions, es: EarlyStoppingConfig | undefined): Promise<FitResult> {
     const split = options.split ?? 'train';
     const targetEpochs = options.epochs ?? this.config.train.epochs;
     const maxSteps = options.steps ?? Infinity;
     const every = Math.max(1, options.progressEvery ?? 20);
-    const loader = this.loader(split, {
-      shuffle: true,
-      batchSize: this.config.train.batchSize,
-      epoch: this.position.epoch,
-      startBatch: this.position.batch,
-    });
-    const result: FitResult = { steps: 0, samples: 0, seconds: 0, epoch: this.position.epoch, progress: [], evaluations: [] };
+    const result: FitResult = { steps: 0, pretrainSteps: 0, skippedSteps: 0, samples: 0, seconds: 0, epoch: this.position.epoch, progress: [], evaluations: [] };
     const started = performance.now();
-    const stepsToGo = () => {
-      const perEpoch = loader.batchesPerEpoch;
-      const remaining = Math.max(0, (targetEpochs - this.position.epoch) * perEpoch - this.position.batch);
-      return Math.min(remaining, maxSteps - result.steps);
+    if (!this.dataset.splits[split]) throw new LemurError(`the dataset has no split '${split}' (it has: ${Object.keys(this.dataset.splits).join(', ')})`);
+    const perEpoch = this.batchesPerEpoch(split);
+    const pretrainLeft = Math.max(0, this.config.docEncoder.enabled ? this.config.twoStage.pretrainSteps - this.pretrainStep : 0);
+    if (es && (!this.selection || this.selection.metric !== es.metric || this.selection.split !== es.split)) this.selection = newSelectionState(es);
+    const stopped = () => es !== undefined && this.selection?.stoppedAt !== undefined;
+    const rankingLeft = () => (stopped() ? 0 : Math.min(Math.max(0, (targetEpochs - this.position.epoch) * perEpoch - this.position.batch), maxSteps - result.steps));
+    const plannedSteps = pretrainLeft + rankingLeft();
+    const bestDir = es?.restoreBest ? (options.checkpoint ? join(options.checkpoint.dir, 'best') : await mkdtemp(join(tmpdir(), 'lemur-best-'))) : undefined;
+    const temporaryBest = bestDir !== undefined && !options.checkpoint;
+    const saveCheckpoint = () => (options.checkpoint ? this.saveNow(options.checkpoint.dir, { keep: options.checkpoint.keep }) : Promise.resolve(undefined));
+    const abort = async () => {
+      await saveCheckpoint();
+      result.seconds = (performance.now() - started) / 1000;
+      result.epoch = this.position.epoch;
+      throw new AbortError(
+        `training aborted at ${this.pretrainStep < this.config.twoStage.pretrainSteps && this.step === 0 ? `pre-training step ${this.pretrainStep}` : `step ${this.step}`}` +
+          `${options.checkpoint ? ` (checkpoint saved in ${options.checkpoint.dir})` : ''}`,
+        result,
+      );
     };
-    const plannedSteps = stepsToGo();
-    let acc = { n: 0, loss: 0, bce: 0, sqdc: 0, encGrad: 0, samples: 0, lr: 0, phase: 'train' as Progress['phase'] };
-    let times: StepTimes = { data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, optimizer: 0, total: 0 };
-    let windowStart = performance.now();
+
+    // One phase's loop: pre-training (SQDC on the encoders) or ranking.
+    const runPhase = async (phase: 'pretrain' | 'train', budget: () => number, onStep: () => Promise<void>) => {
+      const pos = phase === 'pretrain' ? this.pretrainPosition : this.position;
+      const loader = this.loader(split, {
+        shuffle: true,
+        batchSize: this.config.train.batchSize,
+        // pre-training sees its own order of the data
+        seed: phase === 'pretrain' ? this.config.seed + 7919 : this.config.seed,
+        epoch: pos.epoch,
+        startBatch: pos.batch,
+      });
+      let w = newWindow();
+      try {
+        while (budget() > 0) {
+          if (options.signal?.aborted) await abort();
+          const st = phase === 'pretrain' ? await this.model.pretrainStep(loader) : await this.model.trainStep(loader);
+          const p = phase === 'pretrain' ? this.pretrainPosition : this.position;
+          if (st.done) {
+            // the loader's end-of-epoch marker; the position already moved on when the
+            // epoch's last batch was taken
+            if (p.batch > 0) Object.assign(p, { epoch: p.epoch + 1, batch: 0 });
+            continue;
+          }
+          // a finished epoch is the start of the next one: a checkpoint or a fit() that ends
+          // here resumes at (epoch + 1, 0)
+          Object.assign(p, p.batch + 1 >= perEpoch ? { epoch: p.epoch + 1, batch: 0 } : { batch: p.batch + 1 });
+          if (phase === 'pretrain') result.pretrainSteps++;
+          else result.steps++;
+          result.samples += st.samples;
+          if (st.skipped) result.skippedSteps++;
+          w.n++;
+          w.loss += st.loss;
+          w.bce += st.bce;
+          w.sqdc += st.sqdc;
+          w.encGrad += st.encoderGradNorm;
+          w.queryGrad += st.queryGradNorm;
+          w.docGrad += st.documentGradNorm;
+          w.samples += st.samples;
+          w.lr = st.lr;
+          w.skipped += st.skipped ? 1 : 0;
+          w.uniqueDocs += st.uniqueDocs;
+          w.forward += st.encoded;
+          w.backward += st.encodedWithGrad;
+          for (const k of Object.keys(w.times) as (keyof StepTimes)[]) w.times[k] += st.seconds[k];
+          if (w.n >= every || budget() === 0) {
+            const p = await this.report(phase, w, loader, plannedSteps - result.steps - result.pretrainSteps);
+            result.progress.push(p);
+            this.emit('progress', p);
+            options.onProgress?.(p);
+            w = newWindow();
+          }
+          await onStep();
+        }
+      } finally {
+        loader.close();
+      }
+    };
+
     try {
-      while (this.position.epoch < targetEpochs && result.steps < maxSteps) {
-        if (options.signal?.aborted) {
-          if (options.checkpoint) await this.save(options.checkpoint.dir, { keep: options.checkpoint.keep });
-          result.seconds = (performance.now() - started) / 1000;
-          result.epoch = this.position.epoch;
-          throw new AbortError(
-            `training aborted at step ${this.step}${options.checkpoint ? ` (checkpoint saved in ${options.checkpoint.dir})` : ''}`,
-            result,
-          );
-        }
-        const st = await this.model.trainStep(loader);
-        if (st.done) {
-          this.position = { epoch: this.position.epoch + 1, batch: 0 };
-          continue;
-        }
-        this.position = { epoch: this.position.epoch, batch: this.position.batch + 1 };
-        result.steps++;
-        result.samples += st.samples;
-        acc = {
-          n: acc.n + 1,
-          loss: acc.loss + st.loss,
-          bce: acc.bce + st.bce,
-          sqdc: acc.sqdc + st.sqdc,
-          encGrad: acc.encGrad + st.encoderGradNorm,
-          samples: acc.samples + st.samples,
-          lr: st.lr,
-          phase: st.phase,
-        };
-        for (const k of Object.keys(times) as (keyof StepTimes)[]) times[k] += st.seconds[k];
-        const last = this.position.epoch >= targetEpochs - 1 && this.position.batch >= loader.batchesPerEpoch;
-        if (acc.n >= every || result.steps >= plannedSteps || last) {
-          const now = performance.now();
-          const elapsed = (now - windowStart) / 1000;
-          const bank = await this.bankStats({ reset: true, stalenessProbe: this.config.memoryBank.stalenessProbe });
-          const rate = acc.samples / Math.max(elapsed, 1e-9);
-          const p: Progress = {
-            step: this.step,
-            epoch: this.position.epoch,
-            batch: this.position.batch,
-            batchesPerEpoch: loader.batchesPerEpoch,
-            phase: acc.phase,
-            loss: acc.loss / acc.n,
-            bce: acc.bce / acc.n,
-            sqdc: acc.sqdc / acc.n,
-            encoderGradNorm: acc.encGrad / acc.n,
-            samplesPerSecond: rate,
-            lr: acc.lr,
-            seconds: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v / acc.n])) as unknown as StepTimes,
-            ...(bank ? { bank } : {}),
-            eta: ((plannedSteps - result.steps) * elapsed) / acc.n,
-          };
-          result.progress.push(p);
-          options.onProgress?.(p);
-          this.emit('progress', p);
-          acc = { n: 0, loss: 0, bce: 0, sqdc: 0, encGrad: 0, samples: 0, lr: 0, phase: acc.phase };
-          times = { data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, optimizer: 0, total: 0 };
-          windowStart = performance.now();
-        }
-        if (options.evaluate && result.steps % options.evaluate.every === 0) {
-          const ev = await this.evaluate(options.evaluate.split);
+      if (pretrainLeft > 0) {
+        await runPhase('pretrain', () => this.config.twoStage.pretrainSteps - this.pretrainStep, async () => {
+          if (options.checkpoint?.every && this.pretrainStep % options.checkpoint.every === 0) await saveCheckpoint();
+        });
+      }
+      const esEvery = es ? es.every || Math.max(1, Math.ceil(perEpoch / 2)) : 0;
+      const validate = async () => {
+        const ev = await this.evaluateNow(es!.split, {});
+        this.emit('evaluation', ev);
+        const state = this.selection!;
+        const improved = recordSelection(state, es!, { step: this.step, epoch: this.position.epoch, value: selectionValue(es!.metric, ev.all) }, this.position);
+        result.evaluations.push(ev);
+        if (improved && bestDir) await this.saveNow(bestDir, { keep: 1 });
+        this.emit('selection', { ...state.history.at(-1)!, improved, best: state.best, sinceBest: state.sinceBest, stoppedAt: state.stoppedAt });
+      };
+      await runPhase('train', rankingLeft, async () => {
+        if (options.evaluate && this.step % options.evaluate.every === 0) {
+          const ev = await this.evaluateNow(options.evaluate.split, {});
           result.evaluations.push(ev);
           this.emit('evaluation', ev);
         }
-        if (options.checkpoint?.every && result.steps % options.checkpoint.every === 0)
-          await this.save(options.checkpoint.dir, { keep: options.checkpoint.keep });
-      }
+        if (es && this.step % esEvery === 0) await validate();
+        if (options.checkpoint?.every && this.step % options.checkpoint.every === 0) await saveCheckpoint();
+      });
+      // The end of the budget: a last validation where the last one is older than this step.
+      if (es && !stopped() && this.selection!.history.at(-1)?.step !== this.step && this.step > 0) await validate();
       if (options.evaluate && result.evaluations.at(-1)?.step !== this.step) {
-        const ev = await this.evaluate(options.evaluate.split);
+        const ev = await this.evaluateNow(options.evaluate.split, {});
         result.evaluations.push(ev);
         this.emit('evaluation', ev);
       }
-      if (options.checkpoint) await this.save(options.checkpoint.dir, { keep: options.checkpoint.keep });
+      let restored = false;
+      const best = this.selection?.best;
+      if (es && bestDir && best && best.step !== this.step) {
+        await this.restoreFrom(bestDir);
+        restored = true;
+      }
+      if (es)
+        result.earlyStopping = {
+          metric: es.metric,
+          split: es.split,
+          ...(best ? { best: { step: best.step, epoch: best.epoch, value: best.value } } : {}),
+          ...(this.selection!.stoppedAt !== undefined ? { stoppedAt: this.selection!.stoppedAt } : {}),
+          restored,
+          history: [...this.selection!.history],
+        };
+      await saveCheckpoint();
     } finally {
-      loader.close();
+      if (temporaryBest) await rm(bestDir!, { recursive: true, force: true });
     }
     result.seconds = (performance.now() - started) / 1000;
     result.epoch = this.position.epoch;
     return result;
   }
 
-  private async collect(split: string, encodeMissing: boolean, keepQueries = 0) {
+  /** A progress report from a window of steps. */
+  private async report(phase: 'pretrain' | 'train', w: Window, loader: NativeLoader, remaining: number): Promise<Progress> {
+    const elapsed = (performance.now() - w.started) / 1000;
+    const bank = phase === 'train' ? await this.bankStatsNow({ reset: true, stalenessProbe: this.config.memoryBank.stalenessProbe }) : undefined;
+    const pos = phase === 'pretrain' ? this.pretrainPosition : this.position;
+    const p: Progress = {
+      step: phase === 'pretrain' ? this.pretrainStep : this.step,
+      epoch: pos.epoch,
+      batch: pos.batch,
+      batchesPerEpoch: loader.batchesPerEpoch,
+      phase,
+      loss: w.loss / w.n,
+      ...(phase === 'train' ? { bce: w.bce / w.n } : {}),
+      sqdc: w.sqdc / w.n,
+      encoderGradNorm: w.encGrad / w.n,
+      ...(this.config.docEncoder.enabled ? { encoderGradNorms: { query: w.queryGrad / w.n, document: w.docGrad / w.n } } : {}),
+      samplesPerSecond: w.samples / Math.max(elapsed, 1e-9),
+      lr: w.lr,
+      seconds: Object.fromEntries(Object.entries(w.times).map(([k, v]) => [k, v / w.n])) as unknown as StepTimes,
+      ...(this.config.docEncoder.enabled ? { encoder: { uniqueDocs: w.uniqueDocs / w.n, forward: w.forward / w.n, backward: w.backward / w.n } } : {}),
+      skippedSteps: w.skipped,
+      ...(bank ? { bank } : {}),
+      eta: (remaining * elapsed) / w.n,
+    };
+    return p;
+  }
+
+  private async collect(split: string, encodeMissing: boolean, keepQueries: number, signal?: AbortSignal, what = 'evaluation') {
+    const cols = this.dataset.splits[split];
+    if (!cols) throw new LemurError(`the dataset has no split '${split}' (it has: ${Object.keys(this.dataset.splits).join(', ')})`);
     const loader = this.loader(split, { shuffle: false, batchSize: this.config.train.evalBatchSize });
-    const cols = this.dataset.splits[split]!;
     const n = cols.rows;
     const scores = new Float32Array(n);
     const e = this.config.embeddingDim;
@@ -499,12 +746,21 @@ export class Lemur extends EventEmitter {
     const queries: { q: Float32Array; doc: number }[] = [];
     let positives = 0;
     let misses = 0;
+    let nonFinite = 0;
+    let firstBad = -1;
     try {
       for (;;) {
+        if (signal?.aborted) throw abortError(`${what} of split '${split}'`, signal);
         const r = await this.model.predictStep(loader, encodeMissing);
         if (r.done) break;
         for (let i = 0; i < r.scores.length; i++) {
-          scores[Number(r.rows[i])] = r.scores[i]!;
+          const row = Number(r.rows[i]);
+          const v = r.scores[i]!;
+          scores[row] = v;
+          if (!Number.isFinite(v)) {
+            nonFinite++;
+            if (firstBad < 0 || row < firstBad) firstBad = row;
+          }
           if (stride && r.queryEmbeddings && r.labels[i]! > 0.5 && positives++ % stride === 0 && queries.length < keepQueries)
             queries.push({ q: r.queryEmbeddings.slice(i * e, (i + 1) * e), doc: Number(r.doc[i]) });
         }
@@ -513,6 +769,11 @@ export class Lemur extends EventEmitter {
     } finally {
       loader.close();
     }
+    if (nonFinite > 0)
+      throw new LemurError(
+        `${what} of split '${split}' at step ${this.step}: ${nonFinite} of ${n} scores are not finite (first at row ${firstBad}); ` +
+          `the model's parameters have diverged, so no metric is computed from them`,
+      );
     return { scores, cols, misses, queries };
   }
 
@@ -521,9 +782,13 @@ export class Lemur extends EventEmitter {
    * log-loss; on all rows and, when the split marks them, on cold-start and warm rows.
    * Documents missing from the bank are encoded for the evaluation (nothing is written).
    */
-  async evaluate(split = 'test', options: { retrieval?: { k: number; queries?: number } } = {}): Promise<Evaluation> {
+  async evaluate(split = 'test', options: EvaluateOptions = {}): Promise<Evaluation> {
+    return this.exclusive('evaluate()', () => this.evaluateNow(split, options));
+  }
+
+  private async evaluateNow(split: string, options: EvaluateOptions): Promise<Evaluation> {
     const wanted = options.retrieval && this.config.docEncoder.enabled ? (options.retrieval.queries ?? 1000) : 0;
-    const { scores, cols, misses, queries } = await this.collect(split, true, wanted);
+    const { scores, cols, misses, queries } = await this.collect(split, true, wanted, options.signal);
     const ev: Evaluation = {
       split,
       step: this.step,
@@ -540,63 +805,94 @@ export class Lemur extends EventEmitter {
     if (queries.length && options.retrieval) {
       const e = this.config.embeddingDim;
       const all = Array.from({ length: this.dataset.manifest.numDocuments }, (_, i) => i);
-      const docs = await this.documentEmbeddings(all);
+      const docs = (await this.model.documentEmbeddings(BigInt64Array.from(all, BigInt), false)).copy() as Float32Array;
       const q = new Float32Array(queries.length * e);
       queries.forEach((x, i) => q.set(x.q, i * e));
       const k = options.retrieval.k;
       ev.retrieval = { k, ...retrievalMetrics(q, docs, e, queries.map((x) => x.doc), k) };
     }
+    if (options.scores) ev.scores = scores;
     return ev;
   }
 
   /** Scores as served online: target documents from the bank only, the encoder never runs. */
-  async predict(split = 'test'): Promise<Prediction> {
-    const { scores, cols, misses } = await this.collect(split, false);
-    return { split, scores, labels: cols.label, bankMisses: misses };
+  async predict(split = 'test', options: { signal?: AbortSignal } = {}): Promise<Prediction> {
+    return this.exclusive('predict()', async () => {
+      const { scores, cols, misses } = await this.collect(split, false, 0, options.signal, 'prediction');
+      return { split, scores, labels: cols.label, bankMisses: misses };
+    });
   }
 
   /** Encodes documents (all by default) into the bank, as a serving indexer would. */
   async indexDocuments(ids?: ArrayLike<number>): Promise<void> {
     if (!this.config.memoryBank.enabled) throw new LemurError('this model has no memory bank');
-    await this.model.indexDocuments(ids ? BigInt64Array.from(Array.from(ids), BigInt) : undefined);
+    const t = ids ? BigInt64Array.from(Array.from(ids), BigInt) : undefined;
+    await this.exclusive('indexDocuments()', () => this.model.indexDocuments(t));
   }
 
   /** Document embeddings [n, embeddingDim], from the encoder or as stored in the bank. */
   async documentEmbeddings(ids: ArrayLike<number>, options: { from?: 'encoder' | 'bank' } = {}): Promise<Float32Array> {
-    const t = await this.model.documentEmbeddings(BigInt64Array.from(Array.from(ids), BigInt), options.from === 'bank');
-    return t.copy() as Float32Array;
+    const t = BigInt64Array.from(Array.from(ids), BigInt);
+    return this.exclusive('documentEmbeddings()', async () => (await this.model.documentEmbeddings(t, options.from === 'bank')).copy() as Float32Array);
   }
 
   /**
    * Saves a checkpoint into `dir` (atomically; see checkpoint.ts): parameters, ID tables,
-   * memory bank, optimizer state, step and data position, configuration, tokenizer.
+   * memory bank, optimizer state, steps and data positions, early-stopping state,
+   * configuration, tokenizer.
    */
   async save(dir: string, options: { keep?: number } = {}): Promise<string> {
+    return this.exclusive('save()', () => this.saveNow(dir, options));
+  }
+
+  private async saveNow(dir: string, options: { keep?: number }): Promise<string> {
     const meta: CheckpointMeta = {
       format: 'lemur-checkpoint',
       version: 1,
       step: this.step,
+      pretrainStep: this.pretrainStep,
       position: this.position,
+      pretrainPosition: this.pretrainPosition,
+      ...(this.selection ? { selection: this.selection } : {}),
       dataset: { dir: this.dataset.dir, name: this.dataset.manifest.name, numDocuments: this.dataset.manifest.numDocuments },
+      tokenizer: { copied: false, reason: 'the dataset names no tokenizer' },
       lemur: info().version,
       torch: info().torch.version,
       createdAt: new Date().toISOString(),
     };
+    const inPretraining = this.step === 0 && this.pretrainStep > 0 && this.pretrainStep < this.config.twoStage.pretrainSteps;
     const path = await writeCheckpoint(
       dir,
-      checkpointName(this.step),
+      inPretraining ? checkpointName(this.pretrainStep, 'pretrain') : checkpointName(this.step),
       async (tmp) => {
         await this.model.save(join(tmp, 'model.pt'));
         await writeFile(join(tmp, 'config.json'), JSON.stringify(this.config, null, 2));
-        await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2));
         if (this.dataset.manifest.tokenizer) {
-          await copyFile(join(this.dataset.dir, this.dataset.manifest.tokenizer), join(tmp, 'tokenizer.json')).catch(() => undefined);
+          const source = join(this.dataset.dir, this.dataset.manifest.tokenizer);
+          try {
+            await copyFile(source, join(tmp, 'tokenizer.json'));
+            meta.tokenizer = { copied: true };
+          } catch (e) {
+            // The model is saved without it rather than not at all; the meta and a warning say so.
+            meta.tokenizer = { copied: false, reason: `${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+            this.emit('warning', `checkpoint ${dir}: the dataset's tokenizer was not copied (${meta.tokenizer.reason}); the checkpoint has no tokenizer.json`);
+          }
         }
+        await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2));
       },
       options.keep ?? 2,
     );
     this.emit('checkpoint', path);
     return path;
+  }
+
+  /** Back to the state saved in a checkpoint folder of this model (early stopping's best). */
+  private async restoreFrom(dir: string): Promise<void> {
+    const path = await resolveCheckpoint(dir);
+    const meta = await readMeta(path);
+    await this.model.load(join(path, 'model.pt'));
+    this.position = { ...meta.position };
+    this.pretrainPosition = { ...(meta.pretrainPosition ?? { epoch: 0, batch: 0 }) };
   }
 
   /**
@@ -606,19 +902,45 @@ export class Lemur extends EventEmitter {
    */
   static async load(dir: string, dataset: ModelDataset, overrides: LemurConfigInput = {}): Promise<Lemur> {
     const path = await resolveCheckpoint(dir);
-    const meta = JSON.parse(await readFile(join(path, 'meta.json'), 'utf8')) as CheckpointMeta;
-    if (meta.format !== 'lemur-checkpoint') throw new LemurError(`${path}: not a lemur checkpoint`);
+    const meta = await readMeta(path);
     if (meta.dataset.numDocuments !== dataset.manifest.numDocuments)
       throw new LemurError(
         `${path} was trained on '${meta.dataset.name}' with ${meta.dataset.numDocuments} documents; the dataset given has ${dataset.manifest.numDocuments}`,
       );
-    const saved = JSON.parse(await readFile(join(path, 'config.json'), 'utf8')) as LemurConfigInput;
+    const saved = await readJson<LemurConfigInput>(join(path, 'config.json'));
     // Overrides for how to run (device, batch sizes...); a change of architecture fails to
     // load the weights, with the mismatch named.
     const config = resolveConfig(saved);
     const lemur = await Lemur.create(dataset, overrides ? mergeInput(config, overrides) : config);
     await lemur.model.load(join(path, 'model.pt'));
-    lemur.position = meta.position;
+    lemur.position = { ...meta.position };
+    lemur.pretrainPosition = { ...(meta.pretrainPosition ?? { epoch: 0, batch: 0 }) };
+    if (meta.selection) lemur.selection = meta.selection;
     return lemur;
   }
+}
+
+/** A JSON file of a checkpoint, with the file named in any error. */
+async function readJson<T>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new LemurError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new LemurError(`${file}: not valid JSON (${(e as Error).message}${text.length ? `; ${text.length} bytes` : '; the file is empty'}): the checkpoint is damaged`);
+  }
+}
+
+async function readMeta(path: string): Promise<CheckpointMeta> {
+  const file = join(path, 'meta.json');
+  const meta = await readJson<CheckpointMeta>(file);
+  if (typeof meta !== 'object' || meta === null || meta.format !== 'lemur-checkpoint')
+    throw new LemurError(`${file}: not a lemur checkpoint (format ${show((meta as { format?: unknown } | null)?.format)})`);
+  for (const k of ['step', 'position', 'dataset'] as const)
+    if (meta[k] === undefined) throw new LemurError(`${file}: the field '${k}' is missing: the checkpoint is damaged`);
+  return meta;
 }

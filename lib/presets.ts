@@ -13,8 +13,8 @@ const seq = (s: Partial<SequenceConfig> & { name: string }): SequenceConfig => (
   idEncoder: 'none',
   bank: false,
   similarity: false,
-  action: false,
-  age: false,
+  action: 'auto',
+  age: 'auto',
   ...s,
 });
 

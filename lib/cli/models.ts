@@ -12,10 +12,27 @@ import { PRESETS, type PresetName } from '../presets.js';
 import { UsageError } from './common.js';
 
 export interface ModelSpec {
-  /** Unique name in this run (the preset, or the config file's name). */
+  /** Unique name in this run (the preset, or the config file's name; `<group>-seed<N>` with --seeds). */
   name: string;
   config: LemurConfig;
+  /** With --seeds: the model this is one seed of, and its seed. */
+  group?: string;
+  seed?: number;
 }
+
+/** Each model trained `seeds` times, seeds config.seed, config.seed + 1, ... (1: unchanged). */
+export function withSeeds(specs: ModelSpec[], seeds: number): ModelSpec[] {
+  if (seeds <= 1) return specs;
+  return specs.flatMap((s) =>
+    Array.from({ length: seeds }, (_, k) => {
+      const seed = s.config.seed + k;
+      return { name: `${s.name}-seed${seed}`, group: s.name, seed, config: { ...s.config, seed } };
+    }),
+  );
+}
+
+/** The model a run belongs to in a comparison (its group with --seeds, else itself). */
+export const groupOf = (s: { name: string; group?: string }): string => s.group ?? s.name;
 
 export interface SpecOptions {
   presets?: string[];

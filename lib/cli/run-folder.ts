@@ -14,7 +14,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { LemurConfig } from '../config.js';
 import { writeFileAtomic } from '../data/files.js';
 import { LemurError } from '../errors.js';
-import type { Evaluation, Progress } from '../model.js';
+import type { EarlyStoppingResult, Evaluation, Progress } from '../model.js';
 import type { FitTiming } from '../report/types.js';
 
 export const RUN_FILE = 'run.json';
@@ -24,12 +24,14 @@ export interface RunPlan {
   format: 'lemur-run';
   version: 1;
   data: string;
-  models: { name: string; config: LemurConfig }[];
+  models: { name: string; config: LemurConfig; group?: string; seed?: number }[];
   /** Train to this many epochs / global steps in total (undefined: the config's epochs). */
   epochs?: number;
   steps?: number;
   evalEvery?: number;
   evalSplit: string;
+  /** Runs per model (--seeds); the models above already list each seed. */
+  seeds?: number;
   createdAt: string;
 }
 
@@ -43,6 +45,7 @@ export interface History {
   progress: Progress[];
   evaluations: Evaluation[];
   fits: FitRecord[];
+  earlyStopping?: EarlyStoppingResult;
 }
 
 export function emptyHistory(model: string): History {

@@ -8,10 +8,11 @@ import { openDataset, type Dataset } from '../data/dataset.js';
 import { LemurError } from '../errors.js';
 import { setThreads } from '../info.js';
 import { writeReport, buildReport } from '../report/write.js';
-import type { ModelReport } from '../report/types.js';
+import type { ComparisonReport, ModelReport } from '../report/types.js';
 import { collect, collectList, device, integer, Interrupted, print, timestamp, UsageError } from './common.js';
 import { onInterrupt } from './interrupt.js';
-import { modelSpecs, type ModelSpec } from './models.js';
+import { buildComparison, comparisonTable } from './comparison.js';
+import { modelSpecs, withSeeds, type ModelSpec } from './models.js';
 import { progressView, type ProgressView } from './progress.js';
 import { clearRun, isCheckpoint, readPlan, writePlan, type RunPlan } from './run-folder.js';
 import { resultsTable } from './summary.js';
@@ -40,6 +41,7 @@ export interface RunOptions {
 
 export interface RunResult {
   models: ModelReport[];
+  comparison?: ComparisonReport;
   reportDir?: string;
 }
 
@@ -57,13 +59,15 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
     (line) => view.note(line),
   );
   const models: ModelReport[] = [];
+  const scores: Float32Array[] = [];
   try {
     for (const spec of o.specs) {
       if (interrupt.signal.aborted) throw new Interrupted(`interrupted before training ${spec.name}`);
       const dir = o.checkpointDir ? join(o.checkpointDir, spec.name) : undefined;
-      models.push(
-        await trainModel({
+      const report = await trainModel({
           name: spec.name,
+          group: spec.group,
+          seed: spec.seed,
           dataset: o.dataset,
           config: spec.config,
           resume: o.resume,
@@ -76,8 +80,10 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
           keep: o.keep,
           signal: interrupt.signal,
           view,
-        }),
-      );
+        });
+      scores.push(report.final.scores!);
+      delete report.final.scores;
+      models.push(report);
     }
     if (interrupt.signal.aborted) throw new Interrupted(`interrupted after ${models.at(-1)?.name ?? 'the last model'} finished`);
   } catch (e) {
@@ -89,14 +95,19 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   }
   print();
   print(resultsTable(models, (m) => m.timings.trainSeconds, 'train time'));
+  const comparison = buildComparison(models, scores, o.dataset, o.evalSplit);
+  if (comparison && (comparison.models.length > 1 || comparison.models.some((m) => m.runs.length > 1))) {
+    print();
+    print(comparisonTable(comparison));
+  }
   let reportDir: string | undefined;
   if (o.reportDir) {
-    const report = buildReport({ command: o.command, split: o.evalSplit, dataset: o.dataset, models, startedAt: o.startedAt });
+    const report = buildReport({ command: o.command, split: o.evalSplit, dataset: o.dataset, models, comparison, startedAt: o.startedAt });
     reportDir = await writeReport(o.reportDir, report);
     print();
     print(`report: ${join(reportDir, 'index.html')}`);
   }
-  return { models, reportDir };
+  return { models, comparison, reportDir };
 }
 
 interface TrainFlags {
@@ -117,6 +128,10 @@ interface TrainFlags {
   keep?: number;
   report?: string | false;
   threads?: number;
+  seeds?: number;
+  earlyStopping?: boolean;
+  patience?: number;
+  selectOn?: string;
 }
 
 export function trainCommand(): Command {
@@ -127,14 +142,18 @@ export function trainCommand(): Command {
     .option('--config <file>', 'a JSON config (fields of LemurConfig); with --preset, applied on top of each preset')
     .option('--set <key=value>', 'override one config field, e.g. --set backbone.width=32 --set sequences[2].maxLength=100 (repeatable)', collect)
     .option('--device <device>', 'cpu, cuda or cuda:N', device)
-    .option('--epochs <n>', 'train to this many epochs in total (default: the config\'s train.epochs)', integer(0))
+    .option('--epochs <n>', 'train to this many epochs in total; with early stopping, at most this many (default: the config\'s train.epochs)', integer(0))
+    .option('--seeds <n>', 'train every model with n seeds (config seed, +1, ...) and compare them: mean ± std and paired bootstrap intervals against the first model', integer(1))
+    .option('--no-early-stopping', 'train every epoch of the budget (default: early stopping on the valid split when the dataset has one)')
+    .option('--patience <n>', 'validation evaluations without improvement before stopping (train.earlyStopping.patience)', integer(1))
+    .option('--select-on <metric>', 'validation metric early stopping follows: qauc, qaucWeighted, uauc, auc or logLoss (train.earlyStopping.metric)')
     .option('--steps <n>', 'stop at this global step (a resumed model counts its earlier steps)', integer(0))
     .option('--batch-size <n>', 'training batch size (train.batchSize)', integer(1))
     .option('--checkpoint <dir>', 'save checkpoints here (a sub-folder per model) at the end and on Ctrl-C')
     .option('--resume', 'continue the run saved in --checkpoint')
     .option('--overwrite', 'replace a run already in --checkpoint')
     .option('--keep <n>', 'checkpoints kept per model (default 2)', integer(1))
-    .option('--eval-every <n>', 'evaluate every N steps (0: only at the end; default: about 4 times per model)', integer(0))
+    .option('--eval-every <n>', 'evaluate on --eval-split every N steps (0: only at the end; default: about 4 times per model, only at the end with early stopping)', integer(0))
     .option('--eval-split <name>', 'split to evaluate on', 'test')
     .option('--progress-every <n>', 'steps between progress reports (default: about 50 per model, at most 10 steps apart)', integer(1))
     .option('--report <dir>', 'report folder (default: reports/train-<time>)')
@@ -151,7 +170,9 @@ export function trainCommand(): Command {
       const ckdir = f.checkpoint ? resolve(f.checkpoint) : undefined;
       if (f.resume) {
         if (!ckdir) throw new UsageError('--resume needs --checkpoint <dir>: the run to continue');
-        const changed = (['config', 'set', 'device', 'batchSize'] as const).filter((k) => f[k] !== undefined).map((k) => `--${k === 'batchSize' ? 'batch-size' : k}`);
+        const flags = { config: '--config', set: '--set', device: '--device', batchSize: '--batch-size', seeds: '--seeds', patience: '--patience', selectOn: '--select-on' } as const;
+        const changed: string[] = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => f[k] !== undefined).map((k) => flags[k]);
+        if (f.earlyStopping === false) changed.push('--no-early-stopping');
         if (changed.length)
           throw new UsageError(`${changed.join(', ')}: a resumed run keeps the configuration it was started with (only --epochs, --steps, --eval-every change)`);
         const plan = readPlan(ckdir);
@@ -175,7 +196,11 @@ export function trainCommand(): Command {
         writePlan(ckdir, { ...plan, epochs, steps, evalEvery });
       } else {
         if (!data) throw new UsageError("required option '--data <dir>' not specified");
-        specs = modelSpecs({ presets: f.preset, configFile: f.config, sets: f.set, device: f.device, batchSize: f.batchSize, epochs: f.epochs });
+        const sets = [...(f.set ?? [])];
+        if (f.earlyStopping === false) sets.unshift('train.earlyStopping.enabled=false');
+        if (f.patience !== undefined) sets.unshift(`train.earlyStopping.patience=${f.patience}`);
+        if (f.selectOn !== undefined) sets.unshift(`train.earlyStopping.metric=${f.selectOn}`);
+        specs = withSeeds(modelSpecs({ presets: f.preset, configFile: f.config, sets, device: f.device, batchSize: f.batchSize, epochs: f.epochs }), f.seeds ?? 1);
         if (ckdir) {
           const existing = readPlan(ckdir);
           const taken = existing !== undefined || specs.some((s) => isCheckpoint(join(ckdir, s.name)));
@@ -199,6 +224,7 @@ export function trainCommand(): Command {
           steps,
           evalEvery,
           evalSplit: f.evalSplit,
+          ...(f.seeds && f.seeds > 1 ? { seeds: f.seeds } : {}),
           createdAt: new Date().toISOString(),
         };
         writePlan(ckdir, plan);

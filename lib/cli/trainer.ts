@@ -25,13 +25,25 @@ export interface TrainJob {
   /** Train to this many epochs / global steps in total. */
   epochs?: number;
   steps?: number;
-  /** Evaluate every N steps; 0: only at the end; undefined: about four times. */
+  /**
+   * Evaluate on evalSplit every N steps; 0: only at the end; undefined: about four times, or
+   * only at the end when early stopping evaluates on the validation split during training.
+   */
   evalEvery?: number;
   evalSplit: string;
   progressEvery?: number;
   keep?: number;
   signal: AbortSignal;
   view: ProgressView;
+  /** With --seeds: the model this run is one seed of, and its seed. */
+  group?: string;
+  seed?: number;
+}
+
+/** Whether fit() will early-stop this model on its validation split. */
+export function earlyStoppingActive(config: LemurConfig, dataset: Dataset): boolean {
+  const es = config.train.earlyStopping;
+  return es.enabled === true || (es.enabled === 'auto' && dataset.splits[es.split] !== undefined);
 }
 
 /** Evaluations per model when --eval-every is not given (the last one at the end). */
@@ -65,7 +77,8 @@ export async function trainModel(job: TrainJob): Promise<ModelReport> {
   const stepCap = job.steps !== undefined ? Math.max(0, job.steps - startStep) : Infinity;
   const planned = Math.min(stepCap, remainingSteps(perEpochEstimate, lemur.position.epoch, lemur.position.batch));
   let total = startStep + planned;
-  const evalEvery = job.evalEvery ?? autoEvery(planned);
+  const selecting = earlyStoppingActive(config, job.dataset);
+  const evalEvery = job.evalEvery ?? (selecting ? 0 : autoEvery(planned));
   const progressEvery = job.progressEvery ?? autoProgressEvery(planned);
 
   const fit: FitRecord = { startStep, endStep: startStep, steps: 0, samples: 0, seconds: 0, startedAt: new Date().toISOString(), interrupted: false };
@@ -89,6 +102,15 @@ export async function trainModel(job: TrainJob): Promise<ModelReport> {
   lemur.on('evaluation', (ev: Evaluation) => {
     history.evaluations.push(ev);
     job.view.evaluation(ev);
+  });
+  lemur.on('warning', (line: string) => job.view.note(`lemur: warning: ${line}`));
+  lemur.on('selection', (s: { step: number; value: number; improved: boolean; sinceBest: number; stoppedAt?: number; best?: { step: number; value: number } }) => {
+    const es = config.train.earlyStopping;
+    job.view.note(
+      `${job.name}: ${es.split} ${es.metric} ${s.value.toFixed(4)} at step ${s.step}` +
+        (s.improved ? ' (best so far)' : ` (best ${s.best?.value.toFixed(4)} at step ${s.best?.step}; ${s.sinceBest}/${es.patience} without improvement)`) +
+        (s.stoppedAt !== undefined ? `: stopping early, back to step ${s.best?.step}` : ''),
+    );
   });
 
   const what = resuming
@@ -136,21 +158,25 @@ export async function trainModel(job: TrainJob): Promise<ModelReport> {
   fit.endStep = lemur.step;
   fit.seconds = result.seconds;
 
-  let final = history.evaluations.at(-1);
-  let evalSeconds = 0;
-  if (!final || final.step !== lemur.step || final.split !== job.evalSplit) {
-    const e0 = performance.now();
-    final = await lemur.evaluate(job.evalSplit);
-    evalSeconds = (performance.now() - e0) / 1000;
-    history.evaluations.push(final);
-    job.view.evaluation(final);
-  }
+  // The final evaluation, with its per-row scores for the paired comparison of the run.
+  const e0 = performance.now();
+  const final = await lemur.evaluate(job.evalSplit, { scores: true });
+  const evalSeconds = (performance.now() - e0) / 1000;
+  const { scores: _scores, ...kept } = final;
+  const last = history.evaluations.at(-1);
+  if (!last || last.step !== final.step || last.split !== final.split) history.evaluations.push(kept);
+  job.view.evaluation(final);
+  if (result.earlyStopping) history.earlyStopping = result.earlyStopping;
   save();
   job.view.note(
     `${job.name}: ${count(result.steps)} steps in ${duration(result.seconds)} (${count(result.samples / Math.max(result.seconds, 1e-9))} samples/s)` +
       (lastCheckpoint ? `; checkpoint ${lastCheckpoint}` : ''),
   );
-  return modelReport(job.name, lemur, history, final, { checkpoint: lastCheckpoint, evalSeconds });
+  const report = modelReport(job.name, lemur, history, final, { checkpoint: lastCheckpoint, evalSeconds });
+  if (job.group !== undefined) report.group = job.group;
+  if (job.seed !== undefined) report.seed = job.seed;
+  if (result.pretrainSteps || lemur.pretrainStep) report.pretrainSteps = lemur.pretrainStep;
+  return report;
 }
 
 /** Evaluates a saved model (the `eval` command). */
@@ -212,6 +238,7 @@ function modelReport(
     },
     progress: history.progress,
     evaluations: history.evaluations,
+    ...(history.earlyStopping ? { earlyStopping: history.earlyStopping } : {}),
     config: lemur.config,
   };
 }

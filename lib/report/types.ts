@@ -1,7 +1,8 @@
 /** The report a `train`, `eval` or `demo` run writes (metrics.json; index.html renders it). */
 import type { LemurConfig } from '../config.js';
 import type { DatasetManifest } from '../data/manifest.js';
-import type { Evaluation, Progress } from '../model.js';
+import type { Difference, Spread } from '../compare.js';
+import type { EarlyStoppingResult, Evaluation, Progress } from '../model.js';
 
 export const REPORT_FORMAT = 'lemur-report';
 export const REPORT_VERSION = 1;
@@ -18,6 +19,9 @@ export interface FitTiming {
 
 export interface ModelReport {
   name: string;
+  /** With --seeds: the model this run is one seed of, and its seed. */
+  group?: string;
+  seed?: number;
   preset: string;
   device: string;
   parameters: number;
@@ -42,9 +46,33 @@ export interface ModelReport {
   };
   /** Progress reports over all of the model's training, oldest first. */
   progress: Progress[];
-  /** Evaluations over training (every --eval-every steps and at the end). */
+  /** Evaluations over training (validation ones for early stopping, --eval-every ones, the final one). */
   evaluations: Evaluation[];
+  /** Early stopping of the last fit: the best validation evaluation, where it stopped. */
+  earlyStopping?: EarlyStoppingResult;
+  /** Two-stage pre-training steps taken (before the ranker's steps). */
+  pretrainSteps?: number;
   config: LemurConfig;
+}
+
+/** Metrics of one model over its seeds, and its difference to the baseline. */
+export interface ComparedModel {
+  name: string;
+  runs: string[];
+  seeds: number[];
+  all: { auc: Spread; qauc: Spread; uauc: Spread; logLoss: Spread };
+  coldStart?: { auc: Spread; qauc: Spread };
+  /** Paired bootstrap of this model minus the baseline (absent for the baseline). */
+  vsBaseline?: { all: Difference[]; coldStart?: Difference[] };
+}
+
+/** A comparison of several models (each over one or more seeds) on one split. */
+export interface ComparisonReport {
+  baseline: string;
+  split: string;
+  resamples: number;
+  level: number;
+  models: ComparedModel[];
 }
 
 export interface DatasetSummary {
@@ -73,6 +101,8 @@ export interface Report {
   split: string;
   dataset: DatasetSummary;
   models: ModelReport[];
+  /** Mean ± std over seeds and paired bootstrap intervals against the first model. */
+  comparison?: ComparisonReport;
   versions: { lemur: string; torch: string; torchSource: string; node: string };
   machine: {
     platform: string;

@@ -7,7 +7,7 @@ import type { Dataset } from '../data/dataset.js';
 import { buildFolderAtomically } from '../data/files.js';
 import { info } from '../info.js';
 import { renderHtml } from './html.js';
-import { REPORT_FORMAT, REPORT_VERSION, type DatasetSummary, type ModelReport, type Report } from './types.js';
+import { REPORT_FORMAT, REPORT_VERSION, type ComparisonReport, type DatasetSummary, type ModelReport, type Report } from './types.js';
 
 export function datasetSummary(dataset: Dataset): DatasetSummary {
   const m = dataset.manifest;
@@ -31,6 +31,7 @@ export function buildReport(o: {
   split: string;
   dataset: Dataset;
   models: ModelReport[];
+  comparison?: ComparisonReport;
   startedAt: number;
   argv?: string[];
 }): Report {
@@ -46,6 +47,7 @@ export function buildReport(o: {
     split: o.split,
     dataset: datasetSummary(o.dataset),
     models: o.models,
+    ...(o.comparison ? { comparison: o.comparison } : {}),
     versions: { lemur: i.version, torch: i.torch.version, torchSource: i.torch.source, node: i.node },
     machine: {
       platform: platform(),

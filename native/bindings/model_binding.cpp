@@ -25,6 +25,7 @@ model::EncoderConfig read_encoder(const JsObject& o) {
   e.heads = o.integer("heads");
   e.ffn_mult = o.integer("ffnMult");
   e.patch = o.integer("patch", 8);
+  e.dropout = o.number("dropout", 0.0);
   return e;
 }
 
@@ -50,6 +51,7 @@ model::ModelConfig read_config(const JsObject& o) {
   c.id_dim = o.integer("idDim");
   c.user_id = o.boolean("userId");
   c.doc_id = o.boolean("docId");
+  c.query_doc_similarity = o.boolean("queryDocSimilarity");
   c.doc_id_dropout = o.number("docIdDropout");
   c.user_buckets = o.integer("userBuckets");
   c.doc_buckets = o.integer("docBuckets");
@@ -77,7 +79,7 @@ model::ModelConfig read_config(const JsObject& o) {
   }
   JsObject d = o.object("decoder");
   c.decoder = {d.integer("layers"), d.integer("heads"), d.integer("queries"), d.integer("ffnMult"), d.integer("width"),
-               d.boolean("fused")};
+               d.boolean("fused"), d.string("queriesFrom"), d.boolean("memoryNorm")};
   JsObject l = o.object("longer");
   c.longer = {l.integer("layers"), l.integer("heads"), l.integer("globalTokens"), l.integer("recent"),
               l.integer("ffnMult"), l.integer("width")};
@@ -106,6 +108,7 @@ model::ModelConfig read_config(const JsObject& o) {
   c.optim.sparse = op.string("sparse");
   c.optim.sparse_lr = op.number("sparseLr");
   c.optim.sparse_eps = op.number("sparseEps");
+  c.optim.non_finite = op.string("nonFinite");
   c.pretrain_steps = o.integer("pretrainSteps");
   c.device = o.string("device");
   c.bf16 = o.boolean("bf16");
@@ -116,6 +119,7 @@ model::ModelConfig read_config(const JsObject& o) {
 Napi::Object step_stats_to_js(Napi::Env env, const model::StepStats& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("done", s.done);
+  o.Set("skipped", s.skipped);
   o.Set("step", static_cast<double>(s.step));
   o.Set("samples", static_cast<double>(s.samples));
   o.Set("loss", s.loss);
@@ -124,6 +128,8 @@ Napi::Object step_stats_to_js(Napi::Env env, const model::StepStats& s) {
   o.Set("lr", s.lr);
   o.Set("gradNorm", s.grad_norm);
   o.Set("encoderGradNorm", s.encoder_grad_norm);
+  o.Set("queryGradNorm", s.query_grad_norm);
+  o.Set("documentGradNorm", s.document_grad_norm);
   o.Set("phase", s.phase);
   o.Set("uniqueDocs", static_cast<double>(s.unique_docs));
   o.Set("encoded", static_cast<double>(s.encoded));
@@ -147,6 +153,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
     exports.Set("Model", DefineClass(env, "Model",
                                      {InstanceMethod<&ModelObject::Ready>("ready"),
                                       InstanceMethod<&ModelObject::TrainStep>("trainStep"),
+                                      InstanceMethod<&ModelObject::PretrainStep>("pretrainStep"),
                                       InstanceMethod<&ModelObject::PredictStep>("predictStep"),
                                       InstanceMethod<&ModelObject::BankStats>("bankStats"),
                                       InstanceMethod<&ModelObject::Staleness>("staleness"),
@@ -155,7 +162,8 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
                                       InstanceMethod<&ModelObject::Save>("save"),
                                       InstanceMethod<&ModelObject::Load>("load"),
                                       InstanceMethod<&ModelObject::Trace>("trace"),
-                                      InstanceAccessor<&ModelObject::Step>("step")}));
+                                      InstanceAccessor<&ModelObject::Step>("step"),
+                                      InstanceAccessor<&ModelObject::PretrainSteps>("pretrainSteps")}));
   }
 
   // new Model(nativeConfig, documents | null)
@@ -188,7 +196,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
  private:
   struct State {
     std::unique_ptr<model::Trainer> trainer;
-    std::atomic<int64_t> step{0};
+    std::atomic<int64_t> step{0}, pretrain_steps{0};
     int64_t parameters = 0, id_parameters = 0;
     model::Trainer& get() {
       if (!trainer) throw UserError("the model failed to construct (see the error of ready())");
@@ -207,16 +215,26 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
     return Napi::Number::New(info.Env(), static_cast<double>(state_->step.load()));
   }
 
-  Napi::Value TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Value PretrainSteps(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(state_->pretrain_steps.load()));
+  }
+
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) { return QueueStep(info, false); }
+  Napi::Value PretrainStep(const Napi::CallbackInfo& info) { return QueueStep(info, true); }
+
+  Napi::Value QueueStep(const Napi::CallbackInfo& info, bool pretrain) {
+    const char* label = pretrain ? "pretrainStep" : "trainStep";
     return js_call(info.Env(), [&]() -> Napi::Value {
-      auto loader = LoaderObject::From(info[0], "trainStep")->loader;
+      auto loader = LoaderObject::From(info[0], label)->loader;
       auto state = state_;
       auto stats = std::make_shared<model::StepStats>();
       return queue(
-          info, "trainStep",
-          [state, loader, stats] {
-            *stats = state->get().train_step(*loader);
-            state->step = state->get().step();
+          info, label,
+          [state, loader, stats, pretrain] {
+            auto& t = state->get();
+            *stats = pretrain ? t.pretrain_step(*loader) : t.train_step(*loader);
+            state->step = t.step();
+            state->pretrain_steps = t.pretrain_step_count();
           },
           [stats](Napi::Env e) -> Napi::Value { return step_stats_to_js(e, *stats); });
     });
@@ -323,6 +341,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
           [state, path] {
             state->get().load(path);
             state->step = state->get().step();
+            state->pretrain_steps = state->get().pretrain_step_count();
           },
           [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
     });

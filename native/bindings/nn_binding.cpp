@@ -1,12 +1,16 @@
 // nn.*: model building blocks exposed for tests against their definitions (token mixing,
-// per-token FFN, losses). Synchronous; small inputs.
+// per-token FFN, losses, similarity features, the row-wise sparse optimizers). Synchronous;
+// small inputs.
 #include <ATen/ATen.h>
 
 #include "bindings/bindings.h"
 #include "core/js_error.h"
 #include "core/tensor_object.h"
+#include "model/embedding_tables.h"
 #include "model/losses.h"
+#include "model/memory_bank.h"
 #include "model/rank_mixer.h"
+#include "model/sequence_modules.h"
 
 namespace lemur {
 namespace {
@@ -55,6 +59,67 @@ Napi::Value BceLoss(const Napi::CallbackInfo& info) {
   });
 }
 
+// similarityFeatures(target [B, e], offsets [B+1], ids [T], rows [N, e], written [N], k)
+//   -> [B, 2k]: the model's similarity features over a bank holding `rows` where written.
+Napi::Value SimilarityFeatures(const Napi::CallbackInfo& info) {
+  return js_call(info.Env(), [&]() -> Napi::Value {
+    at::Tensor target = arg(info, 0, "similarityFeatures: target").to(at::kFloat);
+    data::SequenceBatch seq;
+    seq.offsets = arg(info, 1, "similarityFeatures: offsets").to(at::kLong);
+    seq.ids = arg(info, 2, "similarityFeatures: ids").to(at::kLong);
+    at::Tensor rows = arg(info, 3, "similarityFeatures: rows").to(at::kFloat);
+    at::Tensor written = arg(info, 4, "similarityFeatures: written").to(at::kBool);
+    const int64_t k = info[5].As<Napi::Number>().Int64Value();
+    model::MemoryBank bank(rows.size(0), rows.size(1), at::kFloat);
+    at::Tensor w = written.nonzero().squeeze(1);
+    bank->write(w, rows.index_select(0, w), 0);
+    at::NoGradGuard ng;
+    return TensorObject::Wrap(info.Env(), model::similarity_features(target, seq, *bank, k).features);
+  });
+}
+
+// sparseUpdate({ kind, rows, dim, lr, eps, beta1, beta2, seed }, steps: [{ ids, grad }])
+//   -> { initial, weights, evalRows }: a table's weights before and after the row-wise
+//   optimizer applied each step's gradient (grad [len(ids), dim] for the looked-up rows), and
+//   what an evaluation lookup of every row reads (untrained rows: zeros).
+Napi::Value SparseUpdate(const Napi::CallbackInfo& info) {
+  return js_call(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Napi::Object o = info[0].As<Napi::Object>();
+    model::SparseOptimConfig cfg;
+    cfg.kind = o.Get("kind").As<Napi::String>().Utf8Value();
+    cfg.lr = o.Get("lr").As<Napi::Number>().DoubleValue();
+    cfg.eps = o.Get("eps").As<Napi::Number>().DoubleValue();
+    cfg.beta1 = o.Get("beta1").As<Napi::Number>().DoubleValue();
+    cfg.beta2 = o.Get("beta2").As<Napi::Number>().DoubleValue();
+    const int64_t rows = o.Get("rows").As<Napi::Number>().Int64Value();
+    at::manual_seed(o.Get("seed").As<Napi::Number>().Int64Value());
+    model::EmbeddingTables tables(o.Get("dim").As<Napi::Number>().Int64Value(), cfg);
+    const int t = tables->add_table("t", rows);
+    at::Tensor initial = tables->weight(t).clone();
+    Napi::Array steps = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < steps.Length(); ++i) {
+      Napi::Object st = steps.Get(i).As<Napi::Object>();
+      at::Tensor ids = TensorObject::TensorOf(env, st.Get("ids"), "sparseUpdate: ids").to(at::kLong);
+      at::Tensor grad = TensorObject::TensorOf(env, st.Get("grad"), "sparseUpdate: grad").to(at::kFloat);
+      at::Tensor emb = tables->lookup(t, ids, /*train=*/true);
+      (emb * grad).sum().backward();
+      tables->sparse_step(1.0);
+    }
+    at::Tensor all = at::arange(rows, at::kLong);
+    at::Tensor eval_rows;
+    {
+      at::NoGradGuard ng;
+      eval_rows = tables->lookup(t, all, /*train=*/false);
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("initial", TensorObject::Wrap(env, initial));
+    out.Set("weights", TensorObject::Wrap(env, tables->weight(t).clone()));
+    out.Set("evalRows", TensorObject::Wrap(env, eval_rows.contiguous()));
+    return out;
+  });
+}
+
 }  // namespace
 
 void init_nn_binding(Napi::Env env, Napi::Object exports) {
@@ -63,6 +128,8 @@ void init_nn_binding(Napi::Env env, Napi::Object exports) {
   nn.Set("perTokenFfn", Napi::Function::New<PerTokenFfn>(env, "perTokenFfn"));
   nn.Set("sqdcLoss", Napi::Function::New<SqdcLoss>(env, "sqdcLoss"));
   nn.Set("bceLoss", Napi::Function::New<BceLoss>(env, "bceLoss"));
+  nn.Set("similarityFeatures", Napi::Function::New<SimilarityFeatures>(env, "similarityFeatures"));
+  nn.Set("sparseUpdate", Napi::Function::New<SparseUpdate>(env, "sparseUpdate"));
   exports.Set("nn", nn);
 }
 

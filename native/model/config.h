@@ -10,7 +10,8 @@ namespace lemur::model {
 struct EncoderConfig {
   bool enabled = false;
   int64_t layers = 2, width = 64, heads = 4, ffn_mult = 4;
-  int64_t patch = 8;  // image patch size (document encoder with images)
+  int64_t patch = 8;     // image patch size (document encoder with images)
+  double dropout = 0.0;  // on the embeddings and each residual branch, while training
 };
 
 struct SequenceConfig {
@@ -29,6 +30,12 @@ struct SequenceConfig {
 struct DecoderConfig {  // the LEMUR multimodal sequence decoder (cross-attention only)
   int64_t layers = 2, heads = 4, queries = 4, ffn_mult = 2, width = 64;
   bool fused = true;  // read history straight from the bank (no materialized rows)
+  // What the global query tokens are generated from: "context" (request features, query and
+  // target-document embeddings: target-aware) or "request" (without the target document).
+  std::string queries_from = "context";
+  // LayerNorm over each history row (with its side info) before attention: unit-norm bank
+  // rows have entries of about 1/sqrt(e). Forces the unfused path.
+  bool memory_norm = false;
 };
 
 struct LongerConfig {  // LONGER-style encoder of ID sequences
@@ -56,6 +63,10 @@ struct OptimConfig {
   double clip_norm = 1.0;
   std::string sparse = "adagrad";  // "adagrad" | "adam" (row-wise)
   double sparse_lr = 0.05, sparse_eps = 1e-8;
+  // A step whose loss or gradient is not finite: "error" stops training with the step named
+  // (nothing is updated), "skip" leaves every parameter and optimizer state as it was and
+  // counts the step as skipped.
+  std::string non_finite = "error";
 };
 
 struct CategoricalFeature {
@@ -77,6 +88,9 @@ struct ModelConfig {
   int64_t embedding_dim = 128;  // e: query/document embeddings and bank rows
   int64_t id_dim = 16;
   bool user_id = true, doc_id = true;
+  // cos(query embedding, target-document embedding) as a ranking feature: the two-tower
+  // relevance SQDC trains, which an MLP or RankMixer cannot easily form from the two vectors.
+  bool query_doc_similarity = true;
   // Training samples whose candidate document ID embedding is dropped (read as unknown), so
   // the ranker learns what to do for documents it has no ID embedding for (cold start).
   double doc_id_dropout = 0.1;
@@ -100,7 +114,9 @@ struct ModelConfig {
   BackboneConfig backbone;
   LossConfig loss;
   OptimConfig optim;
-  int64_t pretrain_steps = 0;  // two-stage: encoders trained with SQDC alone, then frozen
+  // Two-stage: encoders trained with SQDC alone for this many steps (their own budget,
+  // counted apart from the ranker's steps), then frozen and every document indexed.
+  int64_t pretrain_steps = 0;
 
   std::string device = "cpu";
   bool bf16 = false;  // bf16 autocast on CUDA

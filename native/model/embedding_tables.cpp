@@ -51,6 +51,16 @@ std::vector<at::Tensor> EmbeddingTablesImpl::lookup(int table, const std::vector
   return expanded.split_with_sizes(sizes, 0);
 }
 
+at::Tensor EmbeddingTablesImpl::grad_square_sum() const {
+  at::Tensor sum;
+  for (const auto& t : touched_) {
+    if (!t.leaf.grad().defined()) continue;
+    at::Tensor s = t.leaf.grad().to(at::kDouble).pow(2).sum();
+    sum = sum.defined() ? sum + s : s;
+  }
+  return sum;
+}
+
 void EmbeddingTablesImpl::sparse_step(double lr_scale) {
   at::NoGradGuard no_grad;
   const double lr = optim_.lr * lr_scale;

@@ -32,6 +32,9 @@ struct EmbeddingTablesImpl : torch::nn::Module {
   // Applies the row-wise optimizer to the rows touched since the last call, then forgets them.
   void sparse_step(double lr_scale = 1.0);
   void zero_touched() { touched_.clear(); }
+  // Sum of squares of the gradients of the rows touched since the last sparse_step (a 0-dim
+  // tensor on the tables' device; undefined when none received a gradient).
+  at::Tensor grad_square_sum() const;
 
   int64_t dim() const { return dim_; }
   int64_t rows(int table) const { return weights_[table].size(0); }

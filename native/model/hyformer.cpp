@@ -7,8 +7,9 @@
 
 namespace lemur::model {
 
-HyFormerImpl::HyFormerImpl(const BackboneConfig& c, int64_t ns_dim, const std::vector<int64_t>& item_dims)
-    : config(c), num_sequences(static_cast<int64_t>(item_dims.size())) {
+HyFormerImpl::HyFormerImpl(const BackboneConfig& c, int64_t ns_dim, const std::vector<HyFormerSequenceSpec>& specs,
+                           int64_t action_types)
+    : config(c), num_sequences(static_cast<int64_t>(specs.size())) {
   const int64_t D = c.width, Nq = c.queries_per_sequence;
   if (num_sequences == 0) throw UserError("the HyFormer backbone needs at least one sequence");
   total_tokens = num_sequences * Nq + c.ns_tokens;
@@ -21,10 +22,17 @@ HyFormerImpl::HyFormerImpl(const BackboneConfig& c, int64_t ns_dim, const std::v
   seq_layers = register_module("seq_layers", torch::nn::ModuleList());
   decoders = register_module("decoders", torch::nn::ModuleList());
   boosters = register_module("boosters", torch::nn::ModuleList());
+  side_info = register_module("side_info", torch::nn::ModuleList());
   const int64_t g_dim = c.ns_tokens * D + num_sequences * D;
   const int64_t heads = std::max<int64_t>(1, D / 16);
   for (int64_t s = 0; s < num_sequences; ++s) {
-    item_proj->push_back(torch::nn::Linear(item_dims[s], D));
+    item_proj->push_back(torch::nn::Linear(specs[s].item_dim, D));
+    if (specs[s].action || specs[s].age) {
+      side_info_of.push_back(static_cast<int>(side_info->size()));
+      side_info->push_back(SideInfo(D, action_types, specs[s].action, specs[s].age));
+    } else {
+      side_info_of.push_back(-1);
+    }
     for (int64_t j = 0; j < Nq; ++j) query_gen->push_back(FeedForward(g_dim, 2 * D, D));
   }
   for (int64_t l = 0; l < c.layers; ++l) {
@@ -45,8 +53,9 @@ at::Tensor HyFormerImpl::forward(const at::Tensor& ns_features, const std::vecto
   std::vector<at::Tensor> g_parts{ns.reshape({B, -1})};
   for (int64_t s = 0; s < num_sequences; ++s) {
     at::Tensor x = item_proj[s]->as<torch::nn::Linear>()->forward(sequences[s].items);
-    states.push_back({x, sequences[s].offsets});
-    g_parts.push_back(ops::ragged_mean_pool(x, sequences[s].offsets));
+    if (side_info_of[s] >= 0 && sequences[s].view) x = side_info[side_info_of[s]]->as<SideInfo>()->forward(*sequences[s].view, x);
+    states.push_back({x, sequences[s].offsets, sequences[s].mask});
+    g_parts.push_back(masked_mean_pool(x, sequences[s].offsets, sequences[s].mask));
   }
   // Query generation, once.
   at::Tensor g = at::cat(g_parts, 1);
@@ -63,7 +72,7 @@ at::Tensor HyFormerImpl::forward(const at::Tensor& ns_features, const std::vecto
       // (a) per-sequence re-encoding and query decoding
       states[s] = seq_layers[l * num_sequences + s]->as<SequenceLayer>()->forward(states[s]);
       queries[s] = decoders[l * num_sequences + s]->as<AttentionBlock>()->forward(
-          queries[s], q_offsets, states[s].x, states[s].offsets, c10::nullopt);
+          queries[s], q_offsets, states[s].x, states[s].offsets, states[s].key_mask());
     }
     // (b) query boosting: all decoded queries and the NS tokens through one RankMixer block
     std::vector<at::Tensor> tokens;

@@ -18,16 +18,26 @@ namespace lemur::model {
 struct HyFormerSequence {
   at::Tensor items;    // [T, item_dim]
   at::Tensor offsets;  // [B+1]
+  at::Tensor mask;     // [T] bool, false = nothing known of the event (masked out); or undefined
+  const data::SequenceBatch* view = nullptr;  // its side info (action, age), when used
+};
+
+// What HyFormer needs to know of each sequence when it is built.
+struct HyFormerSequenceSpec {
+  int64_t item_dim = 0;
+  bool action = false, age = false;  // side info embedded and added to the projected events
 };
 
 struct HyFormerImpl : torch::nn::Module {
-  HyFormerImpl(const BackboneConfig& config, int64_t ns_dim, const std::vector<int64_t>& item_dims);
+  HyFormerImpl(const BackboneConfig& config, int64_t ns_dim, const std::vector<HyFormerSequenceSpec>& sequences,
+               int64_t action_types);
   at::Tensor forward(const at::Tensor& ns_features, const std::vector<HyFormerSequence>& sequences);
 
   BackboneConfig config;
   int64_t num_sequences, total_tokens;
   FeatureTokenizer ns_tokenizer{nullptr};
-  torch::nn::ModuleList item_proj, query_gen, seq_layers, decoders, boosters;
+  torch::nn::ModuleList item_proj, query_gen, seq_layers, decoders, boosters, side_info;
+  std::vector<int> side_info_of;  // per sequence: index into side_info or -1
   MlpHead head{nullptr};
 };
 TORCH_MODULE(HyFormer);

@@ -85,9 +85,10 @@ at::Tensor AttentionBlockImpl::forward(const at::Tensor& q, const at::Tensor& q_
   return ffn_residual(q + attn(ln_q(q), q_offsets, memory, k_offsets, key_mask));
 }
 
-at::Tensor AttentionBlockImpl::forward_self(const at::Tensor& x, const at::Tensor& offsets) {
+at::Tensor AttentionBlockImpl::forward_self(const at::Tensor& x, const at::Tensor& offsets,
+                                            const c10::optional<at::Tensor>& key_mask) {
   at::Tensor n = ln_q(x);
-  return ffn_residual(x + attn(n, offsets, n, offsets, c10::nullopt));
+  return ffn_residual(x + attn(n, offsets, n, offsets, key_mask));
 }
 
 at::Tensor AttentionBlockImpl::forward_bank(const at::Tensor& q, const at::Tensor& q_offsets,

@@ -48,8 +48,10 @@ struct AttentionBlockImpl : torch::nn::Module {
                      const at::Tensor& k_offsets, const c10::optional<at::Tensor>& key_mask);
   at::Tensor forward_bank(const at::Tensor& q, const at::Tensor& q_offsets, MemoryBankImpl& bank,
                           const at::Tensor& ids, const at::Tensor& k_offsets);
-  // Self-attention among ragged tokens (queries = memory = LN(x)).
-  at::Tensor forward_self(const at::Tensor& x, const at::Tensor& offsets);
+  // Self-attention among ragged tokens (queries = memory = LN(x)); masked tokens are not
+  // attended to (they still get an output).
+  at::Tensor forward_self(const at::Tensor& x, const at::Tensor& offsets,
+                          const c10::optional<at::Tensor>& key_mask = c10::nullopt);
   at::Tensor ffn_residual(const at::Tensor& x);
   torch::nn::LayerNorm ln_q{nullptr}, ln_ffn{nullptr};
   RaggedAttention attn{nullptr};

@@ -85,27 +85,40 @@ LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.devic
   }
 
   const int64_t q_dim = c.uses_content() ? e : 0, d_dim = c.uses_content() ? e : 0;
-  const int64_t context_dim = ns_dim + q_dim + d_dim;
+  const int64_t qd_dim = c.uses_content() && c.query_doc_similarity ? 1 : 0;
+  const int64_t context_dim = ns_dim + q_dim + d_dim + qd_dim;
   decoders = register_module("decoders", torch::nn::ModuleList());
   id_encoders = register_module("id_encoders", torch::nn::ModuleList());
+  similarities = register_module("similarities", torch::nn::ModuleList());
   const bool hy = c.backbone.type == "hyformer";
   int64_t seq_features = 0, sim_features = 0;
-  std::vector<int64_t> item_dims;
+  std::vector<HyFormerSequenceSpec> hy_specs;
   for (const auto& s : c.sequences) {
     if ((s.bank || s.similarity) && !c.bank)
       throw UserError("sequence '" + s.name + "' reads the memory bank, which is disabled (memoryBank.enabled)");
-    if (s.similarity) sim_features += 2 * c.similarity_length;
+    if (s.similarity) {
+      similarity_of.push_back(static_cast<int>(similarities->size()));
+      auto sim = Similarity(c.similarity_length, c.action_types, s.use_action);
+      sim_features += sim->features();
+      similarities->push_back(sim);
+    } else {
+      similarity_of.push_back(-1);
+    }
     if (hy) {
-      const int64_t item_dim = (s.id_encoder != "none" ? c.id_dim : 0) + (s.bank ? e : 0);
+      const bool ids = s.id_encoder != "none";
+      const int64_t item_dim = (ids ? c.id_dim : 0) + (s.bank ? e + (ids ? 1 : 0) : 0);  // + the miss flag
       if (item_dim == 0) throw UserError("sequence '" + s.name + "' has neither an ID path nor the bank path");
-      item_dims.push_back(item_dim);
+      hy_specs.push_back({item_dim, s.use_action, s.use_age});
       decoder_of.push_back(-1);
       id_encoder_of.push_back(-1);
       continue;
     }
     if (s.bank) {
       decoder_of.push_back(static_cast<int>(decoders->size()));
-      decoders->push_back(SequenceDecoder(c.decoder, s, context_dim, e, c.action_types));
+      if (c.decoder.queries_from != "context" && c.decoder.queries_from != "request")
+        throw UserError("decoder.queriesFrom must be 'context' or 'request', got '" + c.decoder.queries_from + "'");
+      const int64_t query_in = c.decoder.queries_from == "request" ? context_dim - d_dim - qd_dim : context_dim;
+      decoders->push_back(SequenceDecoder(c.decoder, s, query_in, e, c.action_types));
       seq_features += c.decoder.queries * c.decoder.width;
     } else {
       decoder_of.push_back(-1);
@@ -126,7 +139,7 @@ LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.devic
   } else if (bb.type == "rankmixer") {
     rankmixer = register_module("rankmixer", RankMixer(features, bb.tokens, bb.width, bb.layers, bb.ffn_mult, bb.mlp_hidden));
   } else if (bb.type == "hyformer") {
-    hyformer = register_module("hyformer", HyFormer(bb, context_dim + sim_features, item_dims));
+    hyformer = register_module("hyformer", HyFormer(bb, context_dim + sim_features, hy_specs, c.action_types));
   } else {
     throw UserError("backbone.type must be 'mlp', 'rankmixer' or 'hyformer', got '" + bb.type + "'");
   }
@@ -299,12 +312,18 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
     at::Tensor encode, grad;
     const bool trainable = mode.train && !frozen_;
     if (trainable) {
-      at::Tensor r = uniform_like_rng(nU, rng, device);
-      // Sample p of the documents for the encoder's forward, q for its backward; documents
-      // the bank lacks are always encoded (there is no other source for them).
+      // Encoder sampling (spec 2.3), drawn per sample: each sample runs its target document's
+      // encoder forward with probability p and backward with q <= p. A document is encoded
+      // once (dedup) when any of its samples drew it, with gradient when any drew the
+      // backward; every sample of it then uses that fresh vector. Documents the bank lacks
+      // are always encoded: there is no other source for them.
       const double p = bank.is_empty() ? 1.0 : config.encode_forward;
-      encode = r.lt(p).logical_or(present.logical_not());
-      grad = r.lt(config.encode_backward).logical_and(encode);
+      at::Tensor r = uniform_like_rng(B, rng, device);
+      auto any_of_doc = [&](const at::Tensor& drawn) {
+        return at::zeros({nU}, drawn.options().dtype(at::kLong)).index_add_(0, b.doc_inverse, drawn.to(at::kLong)).gt(0);
+      };
+      encode = any_of_doc(r.lt(p)).logical_or(present.logical_not());
+      grad = any_of_doc(r.lt(config.encode_backward)).logical_and(encode);
     } else {
       encode = mode.encode_missing || bank.is_empty() ? present.logical_not()
                                                       : at::zeros_like(present);
@@ -337,18 +356,24 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
     at::Tensor enc_idx = encode.nonzero().squeeze(1);
     const bool write_now = mode.train && !bank.is_empty() && config.fresh_in_batch != "off";
     if (write_now) bank->write(U.index_select(0, enc_idx), d_u.index_select(0, enc_idx), step);
-    if (mode.train && config.fresh_in_batch == "gradient" && idx_grad.numel() > 0) {
+    if (mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" && idx_grad.numel() > 0) {
       fresh_slot_.index_put_({U.index_select(0, idx_grad)}, at::arange(idx_grad.numel(), fresh_slot_.options()));
     }
     t_bank += timer.lap();
     context_parts.push_back(q_rank);
+    at::Tensor request_context = at::cat(context_parts, 1);  // request features + query embedding
     context_parts.push_back(d_rank);
+    if (config.query_doc_similarity) context_parts.push_back((q_rank * d_rank.to(q_rank.scalar_type())).sum(1, /*keepdim=*/true));
 
     // Sequences.
     at::Tensor context = at::cat(context_parts, 1);
+    const at::Tensor& decoder_context = config.decoder.queries_from == "request" ? request_context : context;
     std::vector<at::Tensor> seq_tokens, sim_feats;
     std::vector<HyFormerSequence> hy_seqs;
-    const bool gradient_fresh = mode.train && config.fresh_in_batch == "gradient" && idx_grad.numel() > 0;
+    // "gradient" freshness passes the ranking gradient into the encoder through the history;
+    // the stop-gradient ablation must not, so there the fresh rows are the detached ones.
+    const bool gradient_fresh = mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" &&
+                                idx_grad.numel() > 0;
     if (mode.train)
       for (const auto& sc : config.sequences)
         if (sc.bank) bank->count(bank->present(b.sequence(sc.name).ids), /*target=*/false);
@@ -379,22 +404,36 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
           t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
         }
       }
-      if (sc.similarity) sim_feats.push_back(similarity_features(d_rank, seq, *bank, config.similarity_length, event_rows));
+      if (config.stop_gradient && event_rows.defined()) event_rows = event_rows.detach();
+      if (sc.similarity)
+        sim_feats.push_back(similarities[similarity_of[s]]->as<Similarity>()->forward(d_rank, seq, *bank, event_rows));
       if (!hyformer.is_empty()) {
         std::vector<at::Tensor> item_parts;
+        at::Tensor mask;
         if (sc.id_encoder != "none") item_parts.push_back(doc_seq_emb[s]);
         if (sc.bank) {
-          auto [rows, pres] = bank->read(seq.ids);
+          at::Tensor rows, present;
+          if (event_rows.defined()) {
+            rows = event_rows;
+            present = at::ones({rows.size(0)}, rows.options().dtype(at::kBool));
+          } else {
+            std::tie(rows, present) = bank->read(seq.ids);
+            if (gradient_fresh) apply_fresh_rows(rows, present, seq.ids, fresh_slot_, v_grad);
+          }
           item_parts.push_back(rows.to(ns_ids.scalar_type()));
+          // A miss: with an ID path the event still says something (its ID embedding), so it
+          // stays, flagged; without one it is masked out of attention and pooling.
+          if (sc.id_encoder != "none") item_parts.push_back(present.to(ns_ids.scalar_type()).unsqueeze(1));
+          else mask = present;
         }
-        hy_seqs.push_back({at::cat(item_parts, 1), seq.offsets});
+        hy_seqs.push_back({at::cat(item_parts, 1), seq.offsets, mask, &seq});
         continue;
       }
       if (decoder_of[s] >= 0) {
         auto dec = decoders[decoder_of[s]]->as<SequenceDecoder>();
-        at::Tensor tokens = event_rows.defined() ? dec->forward_rows(context, seq, event_rows, c10::nullopt)
-                            : gradient_fresh     ? dec->forward(context, seq, *bank, fresh_slot_, v_grad)
-                                                 : dec->forward(context, seq, *bank);
+        at::Tensor tokens = event_rows.defined() ? dec->forward_rows(decoder_context, seq, event_rows, c10::nullopt)
+                            : gradient_fresh     ? dec->forward(decoder_context, seq, *bank, fresh_slot_, v_grad)
+                                                 : dec->forward(decoder_context, seq, *bank);
         seq_tokens.push_back(tokens.reshape({B, -1}));
       }
       if (id_encoder_of[s] >= 0)
@@ -425,7 +464,7 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
       const auto& sc = config.sequences[s];
       const auto& seq = b.sequence(sc.name);
       if (!hyformer.is_empty()) {
-        hy_seqs.push_back({doc_seq_emb[s], seq.offsets});
+        hy_seqs.push_back({doc_seq_emb[s], seq.offsets, at::Tensor(), &seq});
       } else if (id_encoder_of[s] >= 0) {
         feats.push_back(id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(context, seq, doc_seq_emb[s]).reshape({B, -1}));
       }

@@ -67,8 +67,8 @@ struct LemurModelImpl : torch::nn::Module {
   TextEncoder query_encoder{nullptr}, doc_encoder{nullptr};
   FeedForward request_tower{nullptr};
   MemoryBank bank{nullptr};
-  torch::nn::ModuleList decoders, id_encoders;
-  std::vector<int> decoder_of, id_encoder_of;  // per sequence: index or -1
+  torch::nn::ModuleList decoders, id_encoders, similarities;
+  std::vector<int> decoder_of, id_encoder_of, similarity_of;  // per sequence: index or -1
   MlpHead mlp{nullptr};
   RankMixer rankmixer{nullptr};
   HyFormer hyformer{nullptr};

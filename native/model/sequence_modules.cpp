@@ -8,8 +8,18 @@
 namespace lemur::model {
 
 SideInfoImpl::SideInfoImpl(int64_t width, int64_t action_types, bool action, bool age) {
-  if (action) action_emb = register_module("action_emb", torch::nn::Embedding(action_types, width));
-  if (age) age_proj = register_module("age_proj", torch::nn::Linear(1, width));
+  // Small initial side info: added to memory-bank rows of unit norm, torch's defaults (N(0, 1)
+  // embeddings, U(-1, 1) for a 1-input Linear) would drown the content at the start.
+  const double std = 0.02;
+  if (action) {
+    action_emb = register_module("action_emb", torch::nn::Embedding(action_types, width));
+    action_emb->weight.data().normal_(0, std);
+  }
+  if (age) {
+    age_proj = register_module("age_proj", torch::nn::Linear(1, width));
+    age_proj->weight.data().normal_(0, std);
+    age_proj->bias.data().zero_();
+  }
 }
 
 at::Tensor SideInfoImpl::forward(const data::SequenceBatch& seq, const at::Tensor& events) {
@@ -30,6 +40,7 @@ SequenceDecoderImpl::SequenceDecoderImpl(const DecoderConfig& c, const SequenceC
   for (int64_t i = 0; i < c.layers; ++i) blocks->push_back(AttentionBlock(c.width, bank_dim, c.heads, c.ffn_mult));
   if (seq.use_action || seq.use_age)
     side_info = register_module("side_info", SideInfo(bank_dim, action_types, seq.use_action, seq.use_age));
+  if (c.memory_norm) memory_ln = register_module("memory_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({bank_dim})));
 }
 
 at::Tensor SequenceDecoderImpl::forward(const at::Tensor& context, const data::SequenceBatch& seq,
@@ -43,14 +54,7 @@ at::Tensor SequenceDecoderImpl::forward(const at::Tensor& context, const data::S
     for (const auto& b : *blocks) q = b->as<AttentionBlock>()->forward_bank(q, q_offsets, bank, seq.ids, seq.offsets);
   } else {
     auto [rows, mask] = bank.read(seq.ids);
-    if (gradient_fresh) {
-      // Events encoded in this very step use the fresh vector, with its gradient.
-      at::Tensor slot = fresh_slot.index_select(0, seq.ids);
-      at::Tensor is_fresh = slot.ge(0);
-      at::Tensor fresh = fresh_vectors.index_select(0, slot.clamp_min(0));
-      rows = at::where(is_fresh.unsqueeze(1), fresh.to(rows.scalar_type()), rows);
-      mask = mask.logical_or(is_fresh);
-    }
+    if (gradient_fresh) apply_fresh_rows(rows, mask, seq.ids, fresh_slot, fresh_vectors);
     return forward_rows(context, seq, rows, mask);
   }
   return q.view({B, Nq, W});
@@ -62,8 +66,27 @@ at::Tensor SequenceDecoderImpl::forward_rows(const at::Tensor& context, const da
   at::Tensor q = query_gen(context).view({B * Nq, W});
   at::Tensor q_offsets = fixed_offsets(B, Nq, context.device());
   at::Tensor memory = side_info.is_empty() ? rows : side_info(seq, rows);
+  if (!memory_ln.is_empty()) memory = memory_ln(memory);
   for (const auto& b : *blocks) q = b->as<AttentionBlock>()->forward(q, q_offsets, memory, seq.offsets, mask);
   return q.view({B, Nq, W});
+}
+
+void apply_fresh_rows(at::Tensor& rows, at::Tensor& present, const at::Tensor& ids, const at::Tensor& fresh_slot,
+                      const at::Tensor& fresh_vectors) {
+  at::Tensor slot = fresh_slot.index_select(0, ids);
+  at::Tensor is_fresh = slot.ge(0);
+  at::Tensor fresh = fresh_vectors.index_select(0, slot.clamp_min(0));
+  rows = at::where(is_fresh.unsqueeze(1), fresh.to(rows.scalar_type()), rows);
+  present = present.logical_or(is_fresh);
+}
+
+at::Tensor masked_mean_pool(const at::Tensor& x, const at::Tensor& offsets, const at::Tensor& mask) {
+  if (!mask.defined()) return ops::ragged_mean_pool(x, offsets);
+  at::Tensor m = mask.to(x.scalar_type()).unsqueeze(1);
+  // mean(x * m) / mean(m) over each sample: the mean of the unmasked rows
+  at::Tensor num = ops::ragged_mean_pool(x * m, offsets);
+  at::Tensor den = ops::ragged_mean_pool(m, offsets);
+  return num / den.clamp_min(1e-6) * den.gt(0).to(x.scalar_type());
 }
 
 // ---------------------------------------------------------------- IdSequenceEncoder
@@ -142,37 +165,66 @@ SequenceLayerImpl::SequenceLayerImpl(const std::string& mode_, int64_t width, in
 }
 
 SequenceState SequenceLayerImpl::forward(const SequenceState& s) {
-  if (mode == "swiglu") return {s.x + swiglu(ln(s.x)), s.offsets};
+  if (mode == "swiglu") return {s.x + swiglu(ln(s.x)), s.offsets, s.mask};
   if (mode == "longer" && first) {
     // The most recent events query the whole sequence; the sequence becomes those queries.
     auto [pos, off] = ragged_tail(s.offsets, recent);
-    return {block(s.x.index_select(0, pos), off, s.x, s.offsets, c10::nullopt), off};
+    at::Tensor mask = s.mask.defined() ? s.mask.index_select(0, pos) : at::Tensor();
+    return {block(s.x.index_select(0, pos), off, s.x, s.offsets, s.key_mask()), off, mask};
   }
-  return {block->forward_self(s.x, s.offsets), s.offsets};
+  return {block->forward_self(s.x, s.offsets, s.key_mask()), s.offsets, s.mask};
 }
 
 // ---------------------------------------------------------------- similarity
 
-at::Tensor similarity_features(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
-                               int64_t k, const at::Tensor& given_rows) {
-  const int64_t B = target.size(0);
-  auto [pos, off] = ragged_tail(seq.offsets, k);
-  at::Tensor ids = seq.ids.index_select(0, pos);
+SimilarityOutput similarity_features(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
+                                     int64_t k, const at::Tensor& given_rows) {
+  const int64_t B = target.size(0), T = seq.ids.size(0);
   at::Tensor rows, present;
   if (given_rows.defined()) {
-    rows = given_rows.index_select(0, pos);
-    present = at::ones({ids.size(0)}, ids.options().dtype(at::kBool));
+    rows = given_rows;
+    present = at::ones({T}, seq.ids.options().dtype(at::kBool));
   } else {
-    std::tie(rows, present) = bank.read(ids);
+    std::tie(rows, present) = bank.read(seq.ids);
   }
-  const int64_t R = ids.size(0);
-  at::Tensor sample = ragged_sample_of_row(off, R);
-  at::Tensor cos = (l2_normalize(rows) * target.index_select(0, sample)).sum(1) * present.to(target.scalar_type());
-  // slot of each kept event, newest first: (row's end - 1 - position)
-  at::Tensor slot = off.index_select(0, sample + 1) - 1 - at::arange(R, off.options());
-  at::Tensor recent = at::zeros({B, k}, target.options()).index_put({sample, slot}, cos);
-  at::Tensor sorted = std::get<0>(recent.sort(1, /*descending=*/true));
-  return at::cat({recent, sorted}, 1);
+  at::Tensor sample = ragged_sample_of_row(seq.offsets, T);
+  at::Tensor cos = (l2_normalize(rows.to(target.scalar_type())) * target.index_select(0, sample)).sum(1) *
+                   present.to(target.scalar_type());
+  // The K newest events, newest first: slot = (row's end - 1 - position).
+  auto [pos, off] = ragged_tail(seq.offsets, k);
+  const int64_t R = pos.size(0);
+  at::Tensor r_sample = ragged_sample_of_row(off, R);
+  at::Tensor slot = off.index_select(0, r_sample + 1) - 1 - at::arange(R, off.options());
+  at::Tensor recent = at::zeros({B, k}, target.options()).index_put({r_sample, slot}, cos.index_select(0, pos));
+  // The K highest cosines over every known event of the sample.
+  at::Tensor lengths = seq.offsets.slice(0, 1) - seq.offsets.slice(0, 0, -1);
+  const int64_t L = std::max<int64_t>(T > 0 ? lengths.max().item<int64_t>() : 0, k);
+  at::Tensor col = at::arange(T, seq.offsets.options()) - seq.offsets.index_select(0, sample);
+  const double none = -1e4;  // below any cosine: unknown events and padding sort last
+  at::Tensor dense = at::full({B, L}, none, target.options())
+                         .index_put({sample, col}, at::where(present, cos, at::full_like(cos, none)));
+  auto [top_values, top_cols] = dense.topk(k, 1, /*largest=*/true, /*sorted=*/true);
+  at::Tensor known = top_values.gt(none / 2);
+  at::Tensor sorted = at::where(known, top_values, at::zeros_like(top_values));
+  at::Tensor top = at::where(known, seq.offsets.slice(0, 0, -1).unsqueeze(1) + top_cols, at::full_like(top_cols, -1));
+  return {at::cat({recent, sorted}, 1), top};
+}
+
+SimilarityImpl::SimilarityImpl(int64_t k_, int64_t action_types, bool action) : k(k_) {
+  if (action) {
+    action_value = register_module("action_value", torch::nn::Embedding(action_types, 1));
+    action_value->weight.data().zero_();  // starts as plain similarity features
+  }
+}
+
+at::Tensor SimilarityImpl::forward(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
+                                   const at::Tensor& rows) {
+  SimilarityOutput s = similarity_features(target, seq, bank, k, rows);
+  if (action_value.is_empty() || !seq.action.defined()) return s.features;
+  at::Tensor known = s.top.ge(0);
+  at::Tensor action = seq.action.index_select(0, s.top.clamp_min(0).reshape({-1})).reshape(s.top.sizes());
+  at::Tensor value = action_value(action.clamp(0, action_value->weight.size(0) - 1)).squeeze(-1) * known.to(target.scalar_type());
+  return at::cat({s.features, value.to(s.features.scalar_type())}, 1);
 }
 
 }  // namespace lemur::model

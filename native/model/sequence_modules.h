@@ -39,12 +39,13 @@ struct SequenceDecoderImpl : torch::nn::Module {
   // The same over given event vectors [T, bank_dim] (history re-encoded instead of read).
   at::Tensor forward_rows(const at::Tensor& context, const data::SequenceBatch& seq, const at::Tensor& rows,
                           const c10::optional<at::Tensor>& mask);
-  bool fusable() const { return config.fused && !side_info; }
+  bool fusable() const { return config.fused && !side_info && !memory_ln; }
 
   DecoderConfig config;
   torch::nn::Linear query_gen{nullptr};
   torch::nn::ModuleList blocks;
   SideInfo side_info{nullptr};
+  torch::nn::LayerNorm memory_ln{nullptr};  // decoder.memoryNorm: rows (+ side info) layer-normalized
 };
 TORCH_MODULE(SequenceDecoder);
 
@@ -70,7 +71,18 @@ TORCH_MODULE(IdSequenceEncoder);
 struct SequenceState {
   at::Tensor x;        // [T, width]
   at::Tensor offsets;  // [B+1]
+  at::Tensor mask;     // [T] bool, false = an event with nothing known (a bank miss); or undefined
+  c10::optional<at::Tensor> key_mask() const { return mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt; }
 };
+
+// Mean of each sample's unmasked rows (zeros when none): [T, D] -> [B, D].
+at::Tensor masked_mean_pool(const at::Tensor& x, const at::Tensor& offsets, const at::Tensor& mask);
+
+// Memory-bank rows of a history with "gradient" freshness applied: events whose document was
+// encoded in this step (fresh_slot[id] >= 0) take the fresh vector, with its gradient, and
+// count as present. rows [T, e] and present [T] are updated in place of the bank's.
+void apply_fresh_rows(at::Tensor& rows, at::Tensor& present, const at::Tensor& ids, const at::Tensor& fresh_slot,
+                      const at::Tensor& fresh_vectors);
 
 struct SequenceLayerImpl : torch::nn::Module {
   // mode: "transformer" | "longer" | "swiglu"; `first`: the LONGER layer that compresses
@@ -87,10 +99,30 @@ struct SequenceLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(SequenceLayer);
 
-// [B, 2K]: cosine(target_b, event) for the K most recent events of each sample (newest
-// first, 0 for misses and absent positions), then the same values sorted descending.
+// The similarity features of a sequence (spec 2.4): cosine(target_b, event) for the K most
+// recent events of each sample (newest first, 0 for misses and absent positions), then the K
+// highest cosines over the whole sequence, descending (0 where it has fewer than K known
+// events; the sorted copy of the spec, taken over every event rather than only the K newest).
 // `rows` (optional, [T, e]): the events' vectors when they are not read from the bank.
-at::Tensor similarity_features(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
-                               int64_t k, const at::Tensor& rows = {});
+struct SimilarityOutput {
+  at::Tensor features;  // [B, 2K]
+  at::Tensor top;       // [B, K] int64: the event (row of seq.ids) of each sorted slot, -1 when absent
+};
+SimilarityOutput similarity_features(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
+                                     int64_t k, const at::Tensor& rows = {});
+
+// The similarity features as a module: with the sequence's action side info (e.g. ratings),
+// each sorted slot also carries a learned value of its event's action, so the ranker sees
+// how the user acted on the events most similar to the candidate (an item-based
+// neighbourhood signal). -> [B, 2K] or [B, 3K].
+struct SimilarityImpl : torch::nn::Module {
+  SimilarityImpl(int64_t k, int64_t action_types, bool action);
+  at::Tensor forward(const at::Tensor& target, const data::SequenceBatch& seq, MemoryBankImpl& bank,
+                     const at::Tensor& rows = {});
+  int64_t features() const { return (action_value.is_empty() ? 2 : 3) * k; }
+  int64_t k;
+  torch::nn::Embedding action_value{nullptr};
+};
+TORCH_MODULE(Similarity);
 
 }  // namespace lemur::model

@@ -13,7 +13,8 @@ namespace {
 constexpr int64_t kSepToken = 2;
 }
 
-EncoderLayerImpl::EncoderLayerImpl(int64_t width, int64_t heads_, int64_t ffn_mult) : heads(heads_) {
+EncoderLayerImpl::EncoderLayerImpl(int64_t width, int64_t heads_, int64_t ffn_mult, double dropout_)
+    : heads(heads_), dropout(dropout_) {
   if (width % heads != 0)
     throw UserError("encoder width " + std::to_string(width) + " is not divisible by heads " + std::to_string(heads));
   ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
@@ -28,8 +29,11 @@ at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offs
   auto parts = qkv(ln1(x)).view({T, 3, heads, dh}).unbind(1);
   at::Tensor ctx = ops::ragged_attention(parts[0], parts[1], parts[2], offsets, offsets, c10::nullopt,
                                          1.0 / std::sqrt(static_cast<double>(dh)));
-  at::Tensor h = x + proj(ctx.reshape({T, W}));
-  return h + ffn(ln2(h));
+  const bool drop = dropout > 0 && is_training();
+  at::Tensor a = proj(ctx.reshape({T, W}));
+  at::Tensor h = x + (drop ? at::dropout(a, dropout, true) : a);
+  at::Tensor f = ffn(ln2(h));
+  return h + (drop ? at::dropout(f, dropout, true) : f);
 }
 
 TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& o) : options(o) {
@@ -49,7 +53,7 @@ TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& o) : options(o) {
   }
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.encoder.layers; ++i)
-    layers->push_back(EncoderLayer(W, o.encoder.heads, o.encoder.ffn_mult));
+    layers->push_back(EncoderLayer(W, o.encoder.heads, o.encoder.ffn_mult, o.encoder.dropout));
   final_ln = register_module("final_ln", torch::nn::LayerNorm(torch::nn::LayerNormOptions({W})));
   out = register_module("out", torch::nn::Linear(W, o.out_dim));
   for (auto& p : named_parameters())
@@ -83,6 +87,7 @@ at::Tensor TextEncoderImpl::forward(const at::Tensor& tokens_in, const at::Tenso
   at::Tensor lengths = keep.sum(1);
   at::Tensor offsets = at::cat({at::zeros({1}, lengths.options()), at::cumsum(lengths, 0)});
   at::Tensor packed = x.reshape({-1, x.size(2)}).index_select(0, keep.reshape({-1}).nonzero().squeeze(1));
+  if (options.encoder.dropout > 0 && is_training()) packed = at::dropout(packed, options.encoder.dropout, true);
   for (const auto& layer : *layers) packed = layer->as<EncoderLayer>()->forward(packed, offsets);
   at::Tensor cls = final_ln(packed.index_select(0, offsets.slice(0, 0, U)));
   return l2_normalize(out(cls));

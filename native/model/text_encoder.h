@@ -26,12 +26,13 @@ struct TextEncoderOptions {
 
 // One pre-LN Transformer layer over packed tokens x [T, W] of ragged sequences (offsets).
 struct EncoderLayerImpl : torch::nn::Module {
-  EncoderLayerImpl(int64_t width, int64_t heads, int64_t ffn_mult);
+  EncoderLayerImpl(int64_t width, int64_t heads, int64_t ffn_mult, double dropout = 0.0);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& offsets);
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   FeedForward ffn{nullptr};
   int64_t heads;
+  double dropout;
 };
 TORCH_MODULE(EncoderLayer);
 

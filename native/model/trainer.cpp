@@ -84,14 +84,16 @@ void Trainer::build_optimizer() {
   clip_params_ = model_->parameters();
 }
 
-double Trainer::learning_rate_scale() const {
+double Trainer::learning_rate_scale(int64_t step) const {
   const int64_t w = config_.optim.warmup_steps;
-  return w > 0 ? std::min(1.0, static_cast<double>(step_ + 1) / static_cast<double>(w)) : 1.0;
+  return w > 0 ? std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(w)) : 1.0;
 }
 
 std::mt19937_64 Trainer::rng_for_step(uint64_t salt) const {
-  // a function of (seed, step): a resumed run draws exactly what the uninterrupted one did
-  return std::mt19937_64(config_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step_) * 0xBF58476D1CE4E5B9ULL + salt);
+  // a function of (seed, steps of both phases): a resumed run draws exactly what the
+  // uninterrupted one did
+  return std::mt19937_64(config_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step_) * 0xBF58476D1CE4E5B9ULL +
+                         static_cast<uint64_t>(pretrain_step_) * 0x94D049BB133111EBULL + salt);
 }
 
 void Trainer::enter_ranking_phase() {
@@ -101,23 +103,35 @@ void Trainer::enter_ranking_phase() {
   if (!model_->bank.is_empty()) index_documents(at::Tensor());
 }
 
-StepStats Trainer::train_step(data::BatchLoader& loader) {
+StepStats Trainer::train_step(data::BatchLoader& loader) { return step_impl(loader, false); }
+
+StepStats Trainer::pretrain_step(data::BatchLoader& loader) {
+  if (config_.pretrain_steps <= 0 || !config_.uses_content())
+    throw UserError("pre-training needs the content encoders and twoStage.pretrainSteps > 0");
+  if (model_->encoders_frozen())
+    throw UserError("the encoders are frozen: pre-training ended (the ranker has started training)");
+  return step_impl(loader, true);
+}
+
+StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   StepStats st;
   auto t_start = Clock::now();
   data::Batch host;
   if (!loader.next(host)) {
     st.done = true;
-    st.step = step_;
+    st.step = pretrain ? pretrain_step_ : step_;
     return st;
   }
   st.t_data = loader.take_wait_seconds();
   const at::Device dev = model_->device;
   data::Batch b = host.to(dev);
-  const bool pretrain = step_ < config_.pretrain_steps;
   if (!pretrain && config_.pretrain_steps > 0 && !model_->encoders_frozen()) enter_ranking_phase();
   st.phase = pretrain ? "pretrain" : "train";
   model_->train();
   auto rng = rng_for_step(1);
+  // torch's own generator (dropout) drawn from (seed, step) too: resumed runs stay exact
+  torch::manual_seed(rng_for_step(4)());
+  const int64_t phase_step = pretrain ? pretrain_step_ : step_;
 
   ForwardOutput out;
   at::Tensor loss, bce, sqdc;
@@ -137,38 +151,85 @@ StepStats Trainer::train_step(data::BatchLoader& loader) {
   auto t_bw = Clock::now();
   optimizer_->zero_grad();
   if (loss.requires_grad()) loss.backward();
-  if (out.deferred_write_ids.defined()) model_->bank->write(out.deferred_write_ids, out.deferred_write_rows, step_);
   sync(dev);
   st.t_backward = since(t_bw);
   auto t_opt = Clock::now();
-  const double scale = learning_rate_scale();
-  {
-    at::Tensor sq = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(dev));
-    for (auto& p : model_->encoder_parameters())
-      if (p.grad().defined()) sq += p.grad().to(at::kDouble).pow(2).sum();
-    st.encoder_grad_norm = std::sqrt(sq.item<double>());  // one host sync, not one per tensor
-  }
+  // One host sync for the loss, the whole gradient norm (dense and ID rows) and the
+  // encoders' share of it: a non-finite one stops (or skips) the step before any update.
   std::vector<at::Tensor> with_grad;
   for (auto& p : clip_params_)
     if (p.grad().defined()) with_grad.push_back(p);
-  if (!with_grad.empty() && config_.optim.clip_norm > 0)
-    st.grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, config_.optim.clip_norm);
-  for (size_t g = 0; g < optimizer_->param_groups().size(); ++g) {
-    auto& opts = static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[g].options());
-    opts.lr((g < 2 ? config_.optim.lr : config_.optim.encoder_lr) * scale);
+  at::Tensor figures;
+  {
+    at::Tensor zero = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(dev));
+    auto square_sum = [&](const torch::nn::Module* m) {
+      at::Tensor sq = zero.clone();
+      if (m)
+        for (const auto& p : m->parameters())
+          if (p.grad().defined()) sq += p.grad().to(at::kDouble).pow(2).sum();
+      return sq;
+    };
+    auto& mdl = *model_;
+    const torch::nn::Module* query_side = !mdl.query_encoder.is_empty() ? static_cast<const torch::nn::Module*>(mdl.query_encoder.get())
+                                        : !mdl.request_tower.is_empty() ? static_cast<const torch::nn::Module*>(mdl.request_tower.get())
+                                                                         : nullptr;
+    at::Tensor query_sq = square_sum(query_side);
+    at::Tensor doc_sq = square_sum(mdl.doc_encoder.is_empty() ? nullptr : mdl.doc_encoder.get());
+    at::Tensor all_sq = zero.clone();
+    for (auto& p : with_grad) all_sq += p.grad().to(at::kDouble).pow(2).sum();
+    at::Tensor sparse_sq = model_->tables->grad_square_sum();
+    figures = at::stack({loss.detach().to(at::kDouble).reshape({}), query_sq + doc_sq, all_sq,
+                         sparse_sq.defined() ? sparse_sq.to(dev, at::kDouble).reshape({}) : zero,
+                         bce.defined() ? bce.detach().to(at::kDouble).reshape({}) : zero,
+                         sqdc.defined() ? sqdc.detach().to(at::kDouble).reshape({}) : zero, query_sq, doc_sq})
+                  .to(at::kCPU);
   }
-  optimizer_->step();
-  model_->tables->sparse_step(scale);
-  sync(dev);
+  const double* f = figures.data_ptr<double>();
+  st.loss = f[0];
+  st.encoder_grad_norm = std::sqrt(f[1]);
+  st.query_grad_norm = std::sqrt(f[6]);
+  st.document_grad_norm = std::sqrt(f[7]);
+  st.grad_norm = std::sqrt(f[2]);
+  st.bce = f[4];
+  st.sqdc = f[5];
+  const bool finite = std::isfinite(f[0]) && std::isfinite(f[2]) && std::isfinite(f[3]);
+  const double scale = learning_rate_scale(phase_step);
+  if (!finite) {
+    // Nothing is updated: parameters, optimizer state and ID rows stay as after the last
+    // good step; the deferred bank write is dropped too (it came from this step's forward).
+    optimizer_->zero_grad();
+    model_->tables->zero_touched();
+    if (config_.optim.non_finite != "skip") {
+      const int64_t at_step = phase_step + 1;
+      std::string what = !std::isfinite(f[0]) ? "the loss is " + std::to_string(f[0])
+                                              : "the gradient norm is " + std::to_string(std::sqrt(f[2] + f[3]));
+      throw UserError(std::string(pretrain ? "pre-training" : "training") + " step " + std::to_string(at_step) + ": " +
+                      what + " (bce " + std::to_string(f[4]) + ", sqdc " + std::to_string(f[5]) +
+                      "); stopped before applying it, the model is as after step " + std::to_string(at_step - 1) +
+                      ". Lower the learning rate (optim.lr " + std::to_string(config_.optim.lr) +
+                      ", optim.encoderLr " + std::to_string(config_.optim.encoder_lr) +
+                      ") or set optim.nonFinite: 'skip' to skip such steps");
+    }
+    st.skipped = true;
+  } else {
+    if (out.deferred_write_ids.defined()) model_->bank->write(out.deferred_write_ids, out.deferred_write_rows, step_);
+    if (!with_grad.empty() && config_.optim.clip_norm > 0)
+      torch::nn::utils::clip_grad_norm_(with_grad, config_.optim.clip_norm);
+    for (size_t g = 0; g < optimizer_->param_groups().size(); ++g) {
+      auto& opts = static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[g].options());
+      opts.lr((g < 2 ? config_.optim.lr : config_.optim.encoder_lr) * scale);
+    }
+    optimizer_->step();
+    model_->tables->sparse_step(scale);
+    sync(dev);
+  }
   st.t_optimizer = since(t_opt);
 
-  ++step_;
-  st.step = step_;
+  if (pretrain) ++pretrain_step_;
+  else ++step_;
+  st.step = pretrain ? pretrain_step_ : step_;
   st.samples = b.size;
-  st.loss = loss.item<double>();
-  st.bce = bce.defined() ? bce.item<double>() : 0.0;
-  st.sqdc = sqdc.defined() ? sqdc.item<double>() : 0.0;
-  st.lr = config_.optim.lr * scale;
+  st.lr = (pretrain ? config_.optim.encoder_lr : config_.optim.lr) * scale;
   st.unique_docs = out.unique_docs;
   st.encoded = out.encoded;
   st.encoded_with_grad = out.encoded_with_grad;
@@ -252,6 +313,7 @@ void Trainer::save(const std::string& path) {
   optimizer_->save(opt);
   archive.write("optimizer", opt);
   archive.write("trainer_step", at::full({1}, step_, at::kLong));
+  archive.write("trainer_pretrain_step", at::full({1}, pretrain_step_, at::kLong));
   archive.write("trainer_frozen", at::full({1}, model_->encoders_frozen() ? 1 : 0, at::kLong));
   archive.save_to(path);
 }
@@ -284,10 +346,11 @@ void Trainer::load(const std::string& path) {
                       c10::str(t->sizes()) + " in the checkpoint, " + c10::str(at::IntArrayRef(sizes)) +
                       " in this model");
   }
-  at::Tensor step, frozen;
+  at::Tensor step, pretrain_step, frozen;
   archive.read("trainer_step", step);
   archive.read("trainer_frozen", frozen);
   step_ = step.item<int64_t>();
+  pretrain_step_ = archive.try_read("trainer_pretrain_step", pretrain_step) ? pretrain_step.item<int64_t>() : 0;
   if (frozen.item<int64_t>() != 0) model_->freeze_encoders();
   torch::serialize::InputArchive opt;
   archive.read("optimizer", opt);

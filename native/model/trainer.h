@@ -16,11 +16,14 @@
 namespace lemur::model {
 
 struct StepStats {
-  bool done = false;  // the loader's epoch ended (no step was taken)
-  int64_t step = 0;   // steps taken so far (after this one)
+  bool done = false;     // the loader's epoch ended (no step was taken)
+  bool skipped = false;  // non-finite loss or gradient, optim.nonFinite "skip": nothing updated
+  int64_t step = 0;      // steps of this phase taken so far (after this one)
   int64_t samples = 0;
   double loss = 0, bce = 0, sqdc = 0, lr = 0, grad_norm = 0;
   double encoder_grad_norm = 0;  // of the content encoders' parameters, before clipping
+  double query_grad_norm = 0;    // its query side: the query encoder or the request tower
+  double document_grad_norm = 0;  // its document encoder
   std::string phase;  // "pretrain" | "train"
   int64_t unique_docs = 0, encoded = 0, encoded_with_grad = 0, target_misses = 0;
   double t_data = 0, t_encoder = 0, t_bank = 0, t_backbone = 0, t_backward = 0, t_optimizer = 0, t_total = 0;
@@ -44,7 +47,11 @@ class Trainer {
  public:
   Trainer(const ModelConfig& config, std::shared_ptr<const data::DocumentTable> documents);
 
+  // One ranking step (BCE + lambda SQDC). With two-stage pre-training configured, the first
+  // one freezes the encoders and indexes every document first.
   StepStats train_step(data::BatchLoader& loader);
+  // One two-stage pre-training step: the encoders alone, SQDC only. Counted apart.
+  StepStats pretrain_step(data::BatchLoader& loader);
   // predict: from the bank only (misses score with a zero document vector, as an unindexed
   // document would online); evaluate (encode_missing): documents the bank lacks are encoded.
   PredictBatch predict_step(data::BatchLoader& loader, bool encode_missing);
@@ -59,6 +66,7 @@ class Trainer {
   void load(const std::string& path);
 
   int64_t step() const { return step_; }
+  int64_t pretrain_step_count() const { return pretrain_step_; }
   const ModelConfig& config() const { return config_; }
   LemurModel& model() { return model_; }
   int64_t parameter_count();           // dense parameters
@@ -66,16 +74,18 @@ class Trainer {
 
  private:
   void build_optimizer();
-  double learning_rate_scale() const;
+  double learning_rate_scale(int64_t step) const;
   std::mt19937_64 rng_for_step(uint64_t salt) const;
   void enter_ranking_phase();
+  StepStats step_impl(data::BatchLoader& loader, bool pretrain);
 
   ModelConfig config_;
   std::shared_ptr<const data::DocumentTable> documents_;
   LemurModel model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<at::Tensor> clip_params_;
-  int64_t step_ = 0;
+  int64_t step_ = 0;           // ranking steps
+  int64_t pretrain_step_ = 0;  // two-stage pre-training steps
 };
 
 }  // namespace lemur::model

@@ -62,7 +62,7 @@ describe('lemur CLI', () => {
     const r = await runCli([
       'train', '--data', data, '--preset', 'dlrm-mlp', 'lemur', ...TINY_SETS,
       '--batch-size', '128', '--epochs', '1', '--checkpoint', run, '--report', report,
-      '--eval-every', '10', '--progress-every', '5', '--threads', '2',
+      '--eval-every', '10', '--progress-every', '5', '--threads', '2', '--no-early-stopping',
     ]);
     if (r.code !== 0) console.log(r.stdout, r.stderr);
     expect(r.code).toBe(0);
@@ -153,6 +153,34 @@ describe('lemur CLI', () => {
       expect(m.progress.slice(0, b.progress.length).map((p) => p.step)).toEqual(b.progress.map((p) => p.step));
       expect(m.progress.at(-1)!.step).toBe(m.step);
     }
+  });
+
+  it('--seeds: every model over several seeds with early stopping on valid, then mean ± std and paired intervals', async () => {
+    const out = join(tmp.dir, 'seeds-report');
+    const r = await runCli([
+      'train', '--data', data, '--preset', 'dlrm-mlp', 'rankmixer', ...TINY_SETS, '--batch-size', '128',
+      '--epochs', '4', '--patience', '2', '--seeds', '2', '--report', out, '--threads', '2',
+    ]);
+    if (r.code !== 0) console.log(r.stdout, r.stderr);
+    expect(r.code).toBe(0);
+    // early stopping reports each validation evaluation and where it stops
+    expect(r.stderr).toMatch(/dlrm-mlp-seed0: valid qauc 0\.\d{4} at step \d+ \(best so far\)/);
+    // the test split is evaluated once per model, at the end
+    expect(r.stderr.match(/dlrm-mlp-seed0: test at step/g)).toHaveLength(1);
+    expect(r.stdout).toMatch(/ΔQAUC vs dlrm-mlp/);
+    expect(r.stdout).toMatch(/^dlrm-mlp\s+0\.\d{4} ± 0\.\d{4}/m);
+    expect(r.stdout).toMatch(/^rankmixer\s+0\.\d{4} ± 0\.\d{4}.*[-+]0\.\d{4} \[[-+]0\.\d{4}, [-+]0\.\d{4}\]/m);
+    expect(r.stdout).toMatch(/95% paired bootstrap interval over queries/);
+    const j = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as ReportJson & {
+      comparison: { baseline: string; models: { name: string; runs: string[]; all: { qauc: { n: number } }; vsBaseline?: { all: { metric: string; low: number; high: number }[] } }[] };
+    };
+    expect(j.models.map((m) => m.name)).toEqual(['dlrm-mlp-seed0', 'dlrm-mlp-seed1', 'rankmixer-seed0', 'rankmixer-seed1']);
+    expect(j.comparison.baseline).toBe('dlrm-mlp');
+    expect(j.comparison.models.map((m) => [m.name, m.runs.length, m.all.qauc.n])).toEqual([['dlrm-mlp', 2, 2], ['rankmixer', 2, 2]]);
+    const d = j.comparison.models[1]!.vsBaseline!.all.find((x) => x.metric === 'qauc')!;
+    expect(d.low).toBeLessThanOrEqual(d.high);
+    // the seeds differ: different initializations, different scores
+    expect(j.models[0]!.final.all.auc).not.toBe(j.models[1]!.final.all.auc);
   });
 
   it('bad arguments: one line, exit 2 for usage and 1 for errors', async () => {

@@ -27,9 +27,12 @@ describe('presets', () => {
         train: { batchSize: 128, epochs: 1 },
       });
       const fit = await m.fit({ progressEvery: 1 });
-      expect(fit.steps).toBe(4);
+      expect(fit.steps).toBe(4); // a whole epoch for the ranker, pre-training or not
       if (preset === 'two-stage') {
-        expect(fit.progress.map((p) => p.phase)).toEqual(['pretrain', 'pretrain', 'train', 'train']);
+        // pre-training has its own budget, before the ranker's epoch
+        expect(fit.pretrainSteps).toBe(2);
+        expect(fit.progress.map((p) => p.phase)).toEqual(['pretrain', 'pretrain', 'train', 'train', 'train', 'train']);
+        expect(fit.progress[0]!.bce).toBeUndefined();
         expect(fit.progress[2]!.encoderGradNorm).toBe(0); // frozen after pre-training
       }
       for (const p of fit.progress) expect(Number.isFinite(p.loss)).toBe(true);

@@ -16,7 +16,7 @@ describe('two-tower retrieval metrics', () => {
     await generateDataset(dir + '/data', { numDocuments: 600, numUsers: 120, numSamples: 8000, historyLength: 20, seed: 1, overwrite: true });
     const data = await openDataset(dir + '/data');
     const m = await Lemur.create(data, { ...TINY, preset: 'lemur', train: { batchSize: 128, epochs: 2 } });
-    const fit = await m.fit({ progressEvery: 10 });
+    const fit = await m.fit({ progressEvery: 10, earlyStopping: false }); // two whole epochs
     expect(fit.progress.at(-1)!.sqdc).toBeLessThan(fit.progress[0]!.sqdc); // SQDC learns
     const ev = await m.evaluate('test', { retrieval: { k: 20, queries: 500 } });
     const chance = 20 / data.manifest.numDocuments;

@@ -87,7 +87,8 @@ export function readHistory(checkpointDir: string, upToStep = Infinity): History
   // A crash after a checkpoint can leave entries past the step a resume starts from.
   return {
     ...h,
-    progress: h.progress.filter((p) => p.step <= upToStep),
+    // pre-training reports count their own steps (they all come before ranking step 1)
+    progress: h.progress.filter((p) => p.phase === 'pretrain' || p.step <= upToStep),
     evaluations: h.evaluations.filter((e) => e.step <= upToStep),
     fits: h.fits.filter((f) => f.startStep <= upToStep).map((f) => (f.endStep > upToStep ? { ...f, endStep: upToStep, steps: upToStep - f.startStep } : f)),
   };

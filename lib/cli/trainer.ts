@@ -192,7 +192,9 @@ export async function evaluateCheckpoint(name: string | undefined, dir: string, 
   return modelReport(label, lemur, history, ev, { checkpoint: dir, evalSeconds });
 }
 
-function meanStepTimes(progress: Progress[]): Record<string, number> | undefined {
+/** Mean step times of the ranking steps (pre-training steps are another kind of step). */
+function meanStepTimes(all: Progress[]): Record<string, number> | undefined {
+  const progress = all.filter((p) => p.phase !== 'pretrain');
   if (!progress.length) return undefined;
   const out: Record<string, number> = {};
   let weight = 0;

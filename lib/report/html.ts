@@ -198,19 +198,19 @@ function modelTables(r: Report, groups: Group[]): string {
   const stopped = rows.filter((x) => x.item.earlyStopping);
   if (stopped.length) {
     const es = (m: ModelReport) => m.earlyStopping!;
-    const cell = (m: ModelReport, text: string) => `<td>${esc(text)}</td>`;
+    const cell = (text: string) => `<td>${esc(text)}</td>`;
     const body = stopped
       .map(({ item: m, label, color, groupStart }) => {
         const e = es(m);
         return (
           `<tr${groupStart ? ' class="group-start"' : ''}><td>${color ? swatch(color) : ''}${esc(label)}</td>` +
-          cell(m, `${e.split} ${e.metric}`) +
-          cell(m, e.best ? int(e.best.step) : '—') +
-          cell(m, e.best ? epochs(e.best.epoch) : '—') +
-          cell(m, e.best ? num(e.best.value) : '—') +
-          cell(m, String(e.history.length)) +
-          cell(m, e.stoppedAt !== undefined ? int(e.stoppedAt) : 'no (budget ended)') +
-          cell(m, e.restored ? 'yes' : 'no') +
+          cell(`${e.split} ${e.metric}`) +
+          cell(e.best ? int(e.best.step) : '—') +
+          cell(e.best ? epochs(e.best.epoch) : '—') +
+          cell(e.best ? num(e.best.value) : '—') +
+          cell(String(e.history.length)) +
+          cell(e.stoppedAt !== undefined ? int(e.stoppedAt) : 'no (budget ended)') +
+          cell(e.restored ? 'yes' : 'no') +
           '</tr>'
         );
       })

@@ -26,7 +26,11 @@ at::Tensor SideInfoImpl::forward(const data::SequenceBatch& seq, const at::Tenso
   at::Tensor out = events;
   if (!action_emb.is_empty() && seq.action.defined())
     out = out + action_emb(seq.action.clamp(0, action_emb->weight.size(0) - 1));
-  if (!age_proj.is_empty() && seq.age.defined()) out = out + age_proj(seq.age.unsqueeze(1).to(events.scalar_type()));
+  if (!age_proj.is_empty() && seq.age.defined()) {
+    // age * w + b, broadcast: a [T, 1] x [1, W] GEMM is far slower than this on CPU BLAS
+    const at::Tensor age = seq.age.unsqueeze(1).to(events.scalar_type());
+    out = out + age * age_proj->weight.view({1, -1}).to(events.scalar_type()) + age_proj->bias.to(events.scalar_type());
+  }
   return out;
 }
 

@@ -1,3 +1,5 @@
+import { LemurError } from './errors.js';
+
 /**
  * Ranking metrics: AUC, QAUC / UAUC (AUC per group, averaged unweighted and weighted by
  * impressions; groups with a single class are skipped), log-loss, and HR@K / NDCG@K for
@@ -88,7 +90,31 @@ export interface RankingMetrics {
   logLoss: number;
 }
 
-/** All ranking metrics over the rows in `index` (all rows when omitted). */
+/** Throws when a score is not a finite number: a metric over NaN scores is silently arbitrary. */
+export function checkScores(scores: ArrayLike<number>, what = 'scores'): void {
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < scores.length; i++)
+    if (!Number.isFinite(scores[i]!)) {
+      if (first < 0) first = i;
+      bad++;
+    }
+  if (bad) throw new LemurError(`${what}: ${bad} of ${scores.length} are not finite (first at index ${first}, ${scores[first]}); no metric is computed from them`);
+}
+
+/** Why a metric is undefined (NaN) on some rows, in words; undefined when it is defined. */
+export function undefinedMetrics(m: RankingMetrics, where: string): string[] {
+  const notes: string[] = [];
+  if (m.n === 0) return [`${where}: no rows`];
+  if (Number.isNaN(m.auc))
+    notes.push(`${where}: AUC and QAUC are undefined: all ${m.n} rows are ${m.positives === 0 ? 'negatives (label 0)' : 'positives (label 1)'}`);
+  else if (m.qauc.groups === 0)
+    notes.push(`${where}: QAUC is undefined: none of its ${m.qauc.skipped} queries has both clicked and unclicked rows`);
+  else if (m.uauc.groups === 0) notes.push(`${where}: UAUC is undefined: no user has both clicked and unclicked rows`);
+  return notes;
+}
+
+/** All ranking metrics over the rows in `index` (all rows when omitted). Non-finite scores are an error. */
 export function rankingMetrics(
   scores: ArrayLike<number>,
   labels: ArrayLike<number>,
@@ -98,6 +124,7 @@ export function rankingMetrics(
 ): RankingMetrics {
   const pick = <T>(a: ArrayLike<T>): T[] => (index ? index.map((i) => a[i]!) : Array.from(a));
   const s = pick(scores);
+  checkScores(s);
   const l = pick(labels);
   return {
     n: s.length,

@@ -13,7 +13,7 @@ import { resolveConfig, show, validateConfig, type EarlyStoppingConfig, type Lem
 import type { DocumentColumns, SampleColumns } from './data/columns.js';
 import { AbortError, ConfigError, LemurError } from './errors.js';
 import { info } from './info.js';
-import { rankingMetrics, retrievalMetrics, type RankingMetrics } from './metrics.js';
+import { rankingMetrics, retrievalMetrics, undefinedMetrics, type RankingMetrics } from './metrics.js';
 import { native, type NativeTensor } from './native.js';
 import type { PresetName } from './presets.js';
 import { newSelectionState, recordSelection, selectionValue, type SelectionPoint, type SelectionState } from './selection.js';
@@ -113,6 +113,8 @@ export interface Evaluation {
   retrieval?: { k: number; hr: number; ndcg: number; n: number };
   /** The scores of every row, in the split's order (with `evaluate(split, { scores: true })`). */
   scores?: Float32Array;
+  /** Why a metric is undefined (NaN) here, in words, e.g. a split with a single class. */
+  notes?: string[];
 }
 
 export interface EvaluateOptions {
@@ -811,6 +813,11 @@ export class Lemur extends EventEmitter {
       const k = options.retrieval.k;
       ev.retrieval = { k, ...retrievalMetrics(q, docs, e, queries.map((x) => x.doc), k) };
     }
+    const notes = [
+      ...undefinedMetrics(ev.all, `split '${split}'`),
+      ...(ev.coldStart ? undefinedMetrics(ev.coldStart, `cold-start rows of '${split}'`) : []),
+    ];
+    if (notes.length) ev.notes = notes;
     if (options.scores) ev.scores = scores;
     return ev;
   }

@@ -31,7 +31,8 @@ function bankText(p: Progress): string {
 export function evaluationText(ev: Evaluation): string {
   const a = ev.all;
   const cold = ev.coldStart ? `  cold AUC ${metric(ev.coldStart.auc)} QAUC ${metric(ev.coldStart.qauc.mean)}` : '';
-  return `${ev.split} at step ${ev.step}: AUC ${metric(a.auc)}  QAUC ${metric(a.qauc.mean)}  UAUC ${metric(a.uauc.mean)}  log-loss ${metric(a.logLoss)}${cold}`;
+  const notes = ev.notes?.length ? `\n  (${ev.notes.join('; ')})` : '';
+  return `${ev.split} at step ${ev.step}: AUC ${metric(a.auc)}  QAUC ${metric(a.qauc.mean)}  UAUC ${metric(a.uauc.mean)}  log-loss ${metric(a.logLoss)}${cold}${notes}`;
 }
 
 /** Plain lines, one per progress report (every `progressEvery` steps). */

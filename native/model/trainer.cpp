@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "core/js_error.h"
 #include "model/losses.h"
@@ -22,6 +23,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// A number as JavaScript would print it: NaN, Infinity, -Infinity, else %g.
+std::string js_number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 void sync(const at::Device& d) {
 #ifdef LEMUR_WITH_CUDA
@@ -201,14 +211,13 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
     model_->tables->zero_touched();
     if (config_.optim.non_finite != "skip") {
       const int64_t at_step = phase_step + 1;
-      std::string what = !std::isfinite(f[0]) ? "the loss is " + std::to_string(f[0])
-                                              : "the gradient norm is " + std::to_string(std::sqrt(f[2] + f[3]));
+      std::string what = !std::isfinite(f[0]) ? "the loss is " + js_number(f[0])
+                                              : "the gradient norm is " + js_number(std::sqrt(f[2] + f[3]));
       throw UserError(std::string(pretrain ? "pre-training" : "training") + " step " + std::to_string(at_step) + ": " +
-                      what + " (bce " + std::to_string(f[4]) + ", sqdc " + std::to_string(f[5]) +
+                      what + " (bce " + js_number(f[4]) + ", sqdc " + js_number(f[5]) +
                       "); stopped before applying it, the model is as after step " + std::to_string(at_step - 1) +
-                      ". Lower the learning rate (optim.lr " + std::to_string(config_.optim.lr) +
-                      ", optim.encoderLr " + std::to_string(config_.optim.encoder_lr) +
-                      ") or set optim.nonFinite: 'skip' to skip such steps");
+                      ". Lower the learning rate (optim.lr " + js_number(config_.optim.lr) + ", optim.encoderLr " +
+                      js_number(config_.optim.encoder_lr) + ") or set optim.nonFinite: 'skip' to skip such steps");
     }
     st.skipped = true;
   } else {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { native, packageRoot, type NativeInfo } from './native.js';
+import { native, packageRoot, type NativeInfo, type NativeMemoryStats } from './native.js';
 
 export interface Info extends NativeInfo {
   /** The lemur package version. */
@@ -25,4 +25,20 @@ export interface ThreadOptions {
 /** Sets process-wide thread counts; applied before the next native task of every model. */
 export function setThreads(options: ThreadOptions): void {
   native().setThreads(options);
+}
+
+export type MemoryStats = NativeMemoryStats;
+
+/**
+ * The native allocator's statistics (bytes in use, free bytes it holds). CPU tensors are
+ * malloc'd memory, so a leak shows as a growing `inUse`; `process.memoryUsage().rss` is the
+ * whole process.
+ */
+export function memoryStats(): MemoryStats {
+  return native().memoryStats();
+}
+
+/** Returns free native memory to the system now (training does it every 100 steps). */
+export function releaseMemory(): void {
+  native().releaseMemory();
 }

@@ -90,9 +90,23 @@ export interface NativeInfo {
   };
 }
 
+/** The host allocator's view (glibc malloc); only `allocator` where it is another one. */
+export interface NativeMemoryStats {
+  allocator: 'glibc' | 'unknown';
+  /** Bytes handed out to LibTorch and lemur (CPU tensors live here). */
+  inUse?: number;
+  arena?: number;
+  mmapped?: number;
+  /** Bytes malloc holds that are free (fragmentation); returned to the system every 100 steps. */
+  free?: number;
+  releasable?: number;
+}
+
 export interface NativeAddon {
   info(): NativeInfo;
   setThreads(options: { intraOp?: number; blas?: number }): void;
+  memoryStats(): NativeMemoryStats;
+  releaseMemory(): void;
   Tensor: NativeTensorClass;
   Queue: new (name?: string) => NativeQueue;
   ops: {

@@ -5,6 +5,7 @@
 
 #include "bindings/bindings.h"
 #include "core/js_error.h"
+#include "core/allocator.h"
 #include "core/threads.h"
 #include "lemur_build_config.h"
 
@@ -106,11 +107,40 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// memoryStats(): the native allocator's view (glibc malloc): on CPU, LibTorch's tensors are
+// plain malloc'd memory, so leaked tensors show in inUse, fragmentation in free.
+// releaseMemory(): hands free allocator memory back to the system now.
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    const core::AllocatorStats m = core::allocator_stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("allocator", m.known ? "glibc" : "unknown");
+    if (m.known) {
+      o.Set("inUse", m.in_use);
+      o.Set("arena", m.arena);
+      o.Set("mmapped", m.mmapped);
+      o.Set("free", m.free);
+      o.Set("releasable", m.releasable);
+    }
+    return o;
+  });
+}
+
+Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
+  return js_call(info.Env(), [&]() -> Napi::Value {
+    core::release_free_memory();
+    return info.Env().Undefined();
+  });
+}
+
 }  // namespace
 
 void init_info_binding(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("setThreads", Napi::Function::New<SetThreads>(env, "setThreads"));
+  exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
+  exports.Set("releaseMemory", Napi::Function::New<ReleaseMemory>(env, "releaseMemory"));
 }
 
 }  // namespace lemur

@@ -1,0 +1,36 @@
+#include "core/allocator.h"
+
+#include <atomic>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace lemur::core {
+
+AllocatorStats allocator_stats() {
+  AllocatorStats s;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 m = mallinfo2();
+  s.known = true;
+  s.in_use = static_cast<double>(m.uordblks + m.hblkhd);
+  s.arena = static_cast<double>(m.arena);
+  s.mmapped = static_cast<double>(m.hblkhd);
+  s.free = static_cast<double>(m.fordblks);
+  s.releasable = static_cast<double>(m.keepcost);
+#endif
+  return s;
+}
+
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+void release_free_memory_every(std::size_t every) {
+  static std::atomic<std::size_t> calls{0};
+  if (every > 0 && ++calls % every == 0) release_free_memory();
+}
+
+}  // namespace lemur::core

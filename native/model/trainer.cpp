@@ -261,6 +261,7 @@ PredictBatch Trainer::predict_step(data::BatchLoader& loader, bool encode_missin
   data::Batch host;
   if (!loader.next(host)) {
     pb.done = true;
+    core::release_free_memory();  // a pass ended: hand its activations' pages back
     return pb;
   }
   at::NoGradGuard no_grad;

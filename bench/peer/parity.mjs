@@ -11,12 +11,13 @@
 //   node bench/peer/parity.mjs [--docs 1000] [--samples 10000] [--history 50] [--config '<json>']
 //        [--threads N] [--python /usr/bin/python3] [--json out.json]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { generateDataset, Lemur, openDataset, setThreads } from '../../dist/index.js';
+import { Lemur, openDataset, setThreads } from '../../dist/index.js';
+import { cachedDatasetDir } from '../common.mjs';
 import { exportForPeer } from './export.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -27,9 +28,8 @@ const opt = (k, d) => {
 const threads = Number(opt('threads', availableParallelism()));
 setThreads({ intraOp: threads });
 const gen = { numDocuments: Number(opt('docs', 1000)), numSamples: Number(opt('samples', 10000)), historyLength: Number(opt('history', 50)), seed: 1 };
-const name = Object.entries(gen).map(([k, v]) => `${k}-${v}`).join('_');
-const dataDir = join(here, '..', '.cache', name);
-if (!existsSync(join(dataDir, 'dataset.json'))) await generateDataset(dataDir, { ...gen, overwrite: true });
+const dataDir = await cachedDatasetDir(gen);
+const name = basename(dataDir);
 const data = openDataset(dataDir);
 const rows = data.splits.train.rows;
 const overrides = opt('config') ? JSON.parse(opt('config')) : {};

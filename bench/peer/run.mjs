@@ -18,27 +18,11 @@ import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { generateDataset, info, openDataset } from '../../dist/index.js';
+import { info, openDataset } from '../../dist/index.js';
+import { benchDir, cachedDatasetDir, parseArgs } from '../common.mjs';
 import { exportForPeer } from './export.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const benchDir = join(here, '..');
-
-function parseArgs(argv, defaults) {
-  const out = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) continue;
-    const key = a.slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-    const next = argv[i + 1];
-    if (next === undefined || next.startsWith('--')) out[key] = true;
-    else {
-      out[key] = next;
-      i++;
-    }
-  }
-  return out;
-}
 
 const args = parseArgs(process.argv.slice(2), {
   docs: '3000',
@@ -57,15 +41,10 @@ const seeds = String(args.seeds).includes(',') ? String(args.seeds).split(',').m
 const configInput = { preset: args.preset, ...(args.config ? JSON.parse(args.config) : {}) };
 if (args.device !== 'cpu') configInput.device = args.device;
 
-// The dataset: generated once per option set under bench/.cache (the naming of bench/common.mjs).
+// The dataset: generated once per option set under bench/.cache.
 const genOptions = { numDocuments: Number(args.docs), numSamples: Number(args.samples), historyLength: Number(args.history), seed: Number(args.dataSeed) };
-const name = Object.entries(genOptions).map(([k, v]) => `${k}-${v}`).join('_');
-const dataDir = join(benchDir, '.cache', name);
-if (!existsSync(join(dataDir, 'dataset.json'))) {
-  const t0 = performance.now();
-  await generateDataset(dataDir, { ...genOptions, overwrite: true });
-  console.error(`generated ${name} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-}
+const dataDir = await cachedDatasetDir(genOptions);
+const name = basename(dataDir);
 const exportDir = join(benchDir, '.cache', 'peer-export', name);
 const meta = exportForPeer(openDataset(dataDir), exportDir, configInput);
 console.error(`exported ${basename(dataDir)} for the peer to ${exportDir}`);

@@ -1,7 +1,5 @@
 #include "core/allocator.h"
 
-#include <atomic>
-
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -26,11 +24,6 @@ void release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
-}
-
-void release_free_memory_every(std::size_t every) {
-  static std::atomic<std::size_t> calls{0};
-  if (every > 0 && ++calls % every == 0) release_free_memory();
 }
 
 }  // namespace lemur::core

@@ -5,8 +5,6 @@
 // Trimming now and then keeps it flat without the per-step cost of a low mmap threshold.
 #pragma once
 
-#include <cstddef>
-
 namespace lemur::core {
 
 struct AllocatorStats {
@@ -22,8 +20,5 @@ AllocatorStats allocator_stats();
 
 // Returns free memory of every arena to the system (malloc_trim); a no-op elsewhere.
 void release_free_memory();
-
-// Called once per training step: trims every `every` calls (0 = never). Cheap otherwise.
-void release_free_memory_every(std::size_t every);
 
 }  // namespace lemur::core

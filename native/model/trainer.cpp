@@ -26,7 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 // Steps between returns of free host memory to the system (see core/allocator.h): often
 // enough that fragmentation cannot pile up, rarely enough that re-faulting pages is noise.
-constexpr std::size_t kTrimEverySteps = 100;
+constexpr int64_t kTrimEverySteps = 100;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // A number as JavaScript would print it: NaN, Infinity, -Infinity, else %g.
@@ -252,7 +252,7 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   st.t_bank = out.t_bank;
   st.t_backbone = out.t_backbone;
   st.t_total = since(t_start);
-  core::release_free_memory_every(kTrimEverySteps);
+  if (st.step % kTrimEverySteps == 0) core::release_free_memory();
   return st;
 }
 

@@ -21,7 +21,11 @@ export class ConfigError extends LemurError {
   }
 }
 
-/** Input data is invalid; names the file, column and first bad row where known. */
+/**
+ * Input data is invalid; names the file, column and first bad row where known. Text sources
+ * (CSV) give the 1-based `line` as editors count it, shown as `file:line`; binary ones the
+ * 0-based data `row`.
+ */
 export class DataError extends LemurError {
   override name = 'DataError';
   constructor(
@@ -29,9 +33,11 @@ export class DataError extends LemurError {
     readonly file?: string,
     readonly column?: string,
     readonly row?: number,
+    readonly line?: number,
   ) {
+    const where = file && line !== undefined ? `${file}:${line}` : file;
     super(
-      [file && `${file}`, column && `column '${column}'`, row !== undefined && `row ${row}`]
+      [where, column && `column '${column}'`, row !== undefined && line === undefined && `row ${row}`]
         .filter(Boolean)
         .join(', ') + (file || column || row !== undefined ? ': ' : '') + message,
     );

@@ -17,6 +17,7 @@ interface MovielensFlags {
   tokenizer?: string;
   name?: string;
   overwrite?: boolean;
+  skipInvalid?: boolean;
 }
 
 export function importCommand(): Command {
@@ -36,6 +37,7 @@ export function importCommand(): Command {
     .option('--vocab-size <n>', 'tokenizer vocabulary when one is trained (default 4,000)', integer(260))
     .option('--tokenizer <file>', 'a tokenizer.json to use instead of training one')
     .option('--name <name>', 'dataset name (default: the source folder name)')
+    .option('--skip-invalid', 'drop rows that break a rule (rating off the scale, negative timestamp, bad id) and count them, instead of stopping')
     .option('--overwrite', 'replace <out> when it exists')
     .action(async (source: string, out: string, f: MovielensFlags) => {
       const options: MovielensOptions = {
@@ -48,6 +50,7 @@ export function importCommand(): Command {
         tokenizer: f.tokenizer,
         name: f.name,
         overwrite: f.overwrite ?? false,
+        invalidRows: f.skipInvalid ? 'skip' : undefined,
         image: f.imageSize ? { height: f.imageSize, width: f.imageSize } : undefined,
         onWarning: warn,
       };
@@ -58,7 +61,8 @@ export function importCommand(): Command {
       const r = await importMovielens(source, out, options);
       release();
       const img = r.images ? `; posters: ${count(r.images.decoded)} of ${count(r.images.total)} decoded` : '';
-      print(`wrote ${r.dir} in ${duration(r.seconds)}: ${describeDataset(r)}${img}`);
+      const fixes = r.report && (r.report.droppedRows || r.report.repairedValues) ? `; ${count(r.report.droppedRows)} rows dropped, ${count(r.report.repairedValues)} values repaired (see the warnings)` : '';
+      print(`wrote ${r.dir} in ${duration(r.seconds)}: ${describeDataset(r)}${img}${fixes}`);
     });
   return cmd;
 }

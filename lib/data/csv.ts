@@ -1,6 +1,9 @@
 /**
  * RFC 4180 CSV, read in chunks (files larger than a JS string are fine): quoted fields with
  * commas, doubled quotes and line breaks inside them; LF or CRLF line ends; a UTF-8 BOM.
+ * Records carry the 1-based line they start on (as editors count), for error messages.
+ * Lines that are not valid UTF-8 are read as Windows-1252 (the usual encoding of older
+ * exports, e.g. the MovieLens 10M files) and counted, instead of becoming U+FFFD mojibake.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -24,8 +27,17 @@ export class CsvParser {
   private fields: string[] = [];
   private field = '';
   private state = State.FieldStart;
+  /** The line being read (1-based). */
+  line = 1;
+  /** The line the current record started on. */
+  private recordLine = 1;
 
-  constructor(private readonly onRecord: (fields: string[]) => void) {}
+  constructor(private readonly onRecord: (fields: string[], line: number) => void) {}
+
+  private nextLine(): void {
+    this.line++;
+    this.recordLine = this.line;
+  }
 
   private endField(): void {
     this.fields.push(this.field);
@@ -38,7 +50,7 @@ export class CsvParser {
     const f = this.fields;
     this.fields = [];
     if (f.length === 1 && f[0] === '') return; // blank line
-    this.onRecord(f);
+    this.onRecord(f, this.recordLine);
   }
 
   feed(text: string): void {
@@ -64,13 +76,14 @@ export class CsvParser {
             this.field += text.slice(start, i > start && text.charCodeAt(i - 1) === CR ? i - 1 : i);
             if (this.field.endsWith('\r')) this.field = this.field.slice(0, -1); // CR at the end of the previous chunk
             this.endRecord();
+            this.nextLine();
           }
           break;
         case State.Quoted:
           if (c === QUOTE) {
             this.field += text.slice(start, i);
             this.state = State.QuoteInQuoted;
-          }
+          } else if (c === LF) this.line++; // a line break inside the field
           break;
         case State.QuoteInQuoted:
           if (c === QUOTE) {
@@ -78,7 +91,10 @@ export class CsvParser {
             this.state = State.Quoted;
             start = i + 1;
           } else if (c === COMMA) this.endField();
-          else if (c === LF) this.endRecord();
+          else if (c === LF) {
+            this.endRecord();
+            this.nextLine();
+          }
           else if (c !== CR) {
             // Text after a closing quote (not RFC 4180): keep it, as most readers do.
             this.state = State.Unquoted;
@@ -98,29 +114,41 @@ export class CsvParser {
   }
 }
 
+/** What readCsv saw besides the records. */
+export interface CsvSummary {
+  header: string[];
+  /** Data records read (blank lines not counted). */
+  records: number;
+  /** Lines that were not valid UTF-8 and were read as Windows-1252. */
+  nonUtf8Lines: number;
+  /** The first few of them (1-based). */
+  nonUtf8Examples: number[];
+}
+
 /**
  * Reads a CSV file with a header line naming at least `columns`. Calls
- * onRow(fields, row, index) for each data record (row counts from 0 after the header;
- * fields[index.name] is a column's value) and returns the header. Checks the field count.
+ * onRow(fields, row, index, line) for each data record (row counts from 0 after the header;
+ * line is the 1-based line the record starts on; fields[index.name] is a column's value).
+ * Checks the field count of every record.
  */
 export function readCsv<K extends string>(
   path: string,
   columns: readonly K[],
-  onRow: (fields: string[], row: number, index: Record<K, number>) => void,
+  onRow: (fields: string[], row: number, index: Record<K, number>, line: number) => void,
   chunkBytes = 4 << 20,
-): string[] {
+): CsvSummary {
   let header: string[] | undefined;
   let index: Record<K, number> | undefined;
   let row = 0;
-  const parser = new CsvParser((fields) => {
+  const parser = new CsvParser((fields, line) => {
     if (!header) {
-      header = fields;
+      header = fields.map((h) => h.trim());
       index = headerIndex(path, header, columns);
       return;
     }
     if (fields.length !== header.length)
-      throw new DataError(`has ${fields.length} fields, the header has ${header.length}`, path, undefined, row);
-    onRow(fields, row++, index!);
+      throw new DataError(`has ${fields.length} fields, the header has ${header.length}`, path, undefined, row, line);
+    onRow(fields, row++, index!, line);
   });
   let fd: number;
   try {
@@ -128,25 +156,63 @@ export function readCsv<K extends string>(
   } catch (e) {
     throw new DataError(`cannot read: ${(e as Error).message}`, path);
   }
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const cp1252 = new TextDecoder('windows-1252');
+  let nonUtf8Lines = 0;
+  const nonUtf8Examples: number[] = [];
+  // Whole lines only (a chunk ends after a LF), so no character is split across chunks and
+  // a line that fails to decode can be decoded again on its own.
+  const feedLines = (bytes: Buffer) => {
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      const parts: string[] = [];
+      let line = parser.line;
+      for (let at = 0; at < bytes.length; line++) {
+        const lf = bytes.indexOf(LF, at);
+        const end = lf < 0 ? bytes.length : lf + 1;
+        const piece = bytes.subarray(at, end);
+        try {
+          parts.push(utf8.decode(piece));
+        } catch {
+          parts.push(cp1252.decode(piece));
+          nonUtf8Lines++;
+          if (nonUtf8Examples.length < 5) nonUtf8Examples.push(line);
+        }
+        at = end;
+      }
+      text = parts.join('');
+    }
+    parser.feed(text);
+  };
   try {
-    const decoder = new TextDecoder('utf-8');
     const buf = Buffer.allocUnsafe(chunkBytes);
+    let carry = Buffer.alloc(0);
     let first = true;
     for (;;) {
       const n = readSync(fd, buf, 0, chunkBytes, null);
-      if (n === 0) break;
-      let text = decoder.decode(buf.subarray(0, n), { stream: true });
-      if (first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      let bytes = n === 0 ? carry : carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+      if (first && bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
       first = false;
-      parser.feed(text);
+      if (n === 0) {
+        if (bytes.length) feedLines(bytes);
+        break;
+      }
+      const lastLf = bytes.lastIndexOf(LF);
+      if (lastLf < 0) {
+        carry = Buffer.from(bytes); // a line longer than a chunk: read on
+        continue;
+      }
+      feedLines(bytes.subarray(0, lastLf + 1));
+      carry = Buffer.from(bytes.subarray(lastLf + 1));
     }
-    parser.feed(decoder.decode());
     parser.end();
   } finally {
     closeSync(fd);
   }
   if (!header) throw new DataError('empty file (no header line)', path);
-  return header;
+  return { header, records: row, nonUtf8Lines, nonUtf8Examples };
 }
 
 /** Index of each required column in the header, or a DataError naming the missing one. */

@@ -32,6 +32,7 @@ import type { DocumentColumns, SampleColumns, SequenceColumns } from './columns.
 import { writeFileAtomic } from './files.js';
 import { checkManifest, documentTokenWidth, MANIFEST_FILE, type DatasetManifest, type SplitStats } from './manifest.js';
 import type { ImageStats } from './images.js';
+import type { ImportReport } from './import-report.js';
 import type { Tokenizer } from './tokenizer.js';
 import { validateDocuments, validateSamples } from './validate.js';
 
@@ -162,6 +163,8 @@ export interface ImportResult {
   seconds: number;
   /** Image decoding figures, where images were imported. */
   images?: ImageStats;
+  /** Rows the importer dropped and values it repaired, per reason (importers of raw files). */
+  report?: ImportReport;
 }
 
 /** Documents as an importer holds them before writing. */

@@ -44,7 +44,8 @@ export {
 export { buildFolderAtomically, writeFileAtomic, type FolderOptions } from './files.js';
 export { Tokenizer, PAD, CLS, SEP, TOKEN_OFFSET, DEFAULT_VOCAB_SIZE, type TrainOptions } from './tokenizer.js';
 export { loadImages, decodeImage, imageWarning, type ImageOptions, type ImageStats, type LoadedImages } from './images.js';
-export { readCsv, CsvParser } from './csv.js';
+export { readCsv, CsvParser, type CsvSummary } from './csv.js';
+export { ImportIssues, type ImportReport, type IssueCount, type InvalidRowPolicy } from './import-report.js';
 export { groupByUser, buildSequence, countBefore, type UserEvents, type SequenceOptions } from './history.js';
 export { importMovielens, type MovielensOptions } from './movielens.js';
 export { generateDataset, type GeneratorOptions } from './generator.js';

@@ -9,10 +9,11 @@ import { basename, join, resolve } from 'node:path';
 
 import { DataError, LemurError } from '../errors.js';
 import type { SampleColumns } from './columns.js';
-import { readCsv } from './csv.js';
+import { readCsv, type CsvSummary } from './csv.js';
 import { writeDatasetFiles, type DocumentInput, type ImportResult } from './dataset.js';
 import { buildFolderAtomically } from './files.js';
 import { buildSequence, countBefore, groupByUser } from './history.js';
+import { ImportIssues, type InvalidRowPolicy } from './import-report.js';
 import { imageWarning, loadImages, resolveImageOptions, type ImageOptions, type ImageStats } from './images.js';
 import type { DatasetManifest, TextFieldSpec } from './manifest.js';
 import { Tokenizer } from './tokenizer.js';
@@ -45,7 +46,15 @@ export interface MovielensOptions {
   name?: string;
   /** Replace an existing output folder. */
   overwrite?: boolean;
-  /** Receives warning lines (missing/corrupt posters...). Default: console.warn. */
+  /**
+   * Rows that break a rule (a rating outside `ratingScale`, a negative timestamp, an id that
+   * is not a non-negative integer, a movie missing from movies.csv): 'error' (default) stops
+   * with the file, line and value; 'skip' drops them, counted in the summary and warned.
+   */
+  invalidRows?: InvalidRowPolicy;
+  /** Valid ratings: min, max and step (default 0.5 to 5 in half stars, MovieLens' scale). */
+  ratingScale?: { min: number; max: number; step?: number };
+  /** Receives warning lines (missing/corrupt posters, dropped or repaired rows...). Default: console.warn. */
   onWarning?: (line: string) => void;
 }
 
@@ -53,10 +62,23 @@ const RATINGS = ['userId', 'movieId', 'rating', 'timestamp'] as const;
 const MOVIES = ['movieId', 'title', 'genres'] as const;
 const TAGS = ['userId', 'movieId', 'tag', 'timestamp'] as const;
 
-function parseIntField(path: string, column: string, row: number, text: string): number {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isSafeInteger(v)) throw new DataError(`expected an integer, got ${JSON.stringify(text)}`, path, column, row);
-  return v;
+/** The rules every CSV field is read by; problems go to `issues` (error, drop or repair). */
+class FieldReader {
+  constructor(readonly issues: ImportIssues) {}
+
+  /** A non-negative integer; `12.0` is read as 12 and counted as repaired; undefined: the row is dropped. */
+  integer(path: string, column: string, line: number, text: string): number | undefined {
+    const t = text.trim();
+    const whole = /^\d+$/.test(t);
+    if (whole || /^\d+\.0*$/.test(t)) {
+      const v = Number(t);
+      if (!Number.isSafeInteger(v)) return void this.issues.invalid(path, column, line, `${column} larger than 2^53 - 1`, t);
+      if (!whole) this.issues.repair(path, line, `${column} written with a decimal point, read as the integer`, t);
+      return v;
+    }
+    if (/^-\d+(\.0*)?$/.test(t)) return void this.issues.invalid(path, column, line, `negative ${column}`, t);
+    return void this.issues.invalid(path, column, line, `expected a non-negative integer ${column}`, JSON.stringify(text));
+  }
 }
 
 /** Release year from a title like "Heat (1995)" (the last such group) -> year - 1899 in 1..130, 0 unknown. */
@@ -67,14 +89,16 @@ function yearFeature(title: string): number {
 }
 
 /** The movies' tags, deduplicated case-insensitively, most used first, joined by ", ". */
-function readTags(path: string, docOf: Map<number, number>, numDocs: number): { text: string[]; rows: number; unknownMovie: number } {
+function readTags(path: string, docOf: Map<number, number>, numDocs: number, read: FieldReader): { text: string[]; rows: number; unknownMovie: number } {
   const perDoc: Map<string, { tag: string; count: number; first: number }>[] = Array.from({ length: numDocs }, () => new Map());
   let rows = 0;
   let unknownMovie = 0;
   if (existsSync(path))
-    readCsv(path, TAGS, (f, row, ix) => {
+    noteEncoding(path, read.issues, readCsv(path, TAGS, (f, row, ix, line) => {
       rows++;
-      const d = docOf.get(parseIntField(path, 'movieId', row, f[ix.movieId]));
+      const movieId = read.integer(path, 'movieId', line, f[ix.movieId]);
+      if (movieId === undefined || read.integer(path, 'userId', line, f[ix.userId]) === undefined) return;
+      const d = docOf.get(movieId);
       if (d === undefined) return void unknownMovie++;
       const tag = f[ix.tag].replace(/\s+/g, ' ').trim();
       if (!tag) return;
@@ -82,7 +106,7 @@ function readTags(path: string, docOf: Map<number, number>, numDocs: number): { 
       const e = perDoc[d].get(key);
       if (e) e.count++;
       else perDoc[d].set(key, { tag, count: 1, first: row });
-    });
+    }));
   const text = perDoc.map((m) =>
     [...m.values()]
       .sort((a, b) => b.count - a.count || a.first - b.first)
@@ -90,6 +114,12 @@ function readTags(path: string, docOf: Map<number, number>, numDocs: number): { 
       .join(', '),
   );
   return { text, rows, unknownMovie };
+}
+
+/** Lines that were not UTF-8 (read as Windows-1252 by readCsv) are counted as repairs. */
+function noteEncoding(path: string, issues: ImportIssues, summary: CsvSummary): CsvSummary {
+  issues.repairMany(path, 'not valid UTF-8, read as Windows-1252', summary.nonUtf8Lines, summary.nonUtf8Examples);
+  return summary;
 }
 
 /** Imports a MovieLens folder into a lemur dataset at `out`. */
@@ -114,6 +144,13 @@ export async function importMovielens(source: string, out: string, options: Movi
   ];
   const posterDir = options.posters === false ? undefined : (options.posters ?? (existsSync(join(src, 'posters')) ? join(src, 'posters') : undefined));
   const imageOptions = resolveImageOptions(options.image);
+  const scale = { step: 0.5, ...(options.ratingScale ?? { min: 0.5, max: 5 }) };
+  if (!(Number.isFinite(scale.min) && Number.isFinite(scale.max) && scale.min <= scale.max && scale.step >= 0))
+    throw new LemurError(`ratingScale must have finite min <= max and step >= 0, got ${JSON.stringify(options.ratingScale)}`);
+  if (options.invalidRows !== undefined && options.invalidRows !== 'error' && options.invalidRows !== 'skip')
+    throw new LemurError(`invalidRows must be 'error' or 'skip', got ${JSON.stringify(options.invalidRows)}`);
+  const issues = new ImportIssues(options.invalidRows ?? 'error');
+  const read = new FieldReader(issues);
 
   let imageStats: ImageStats | undefined;
   const manifest = await buildFolderAtomically(out, { overwrite: options.overwrite }, async (tmp) => {
@@ -123,18 +160,21 @@ export async function importMovielens(source: string, out: string, options: Movi
     const titles: string[] = [];
     const genres: string[] = [];
     const docOf = new Map<number, number>();
-    readCsv(moviesPath, MOVIES, (f, row, ix) => {
-      const id = parseIntField(moviesPath, 'movieId', row, f[ix.movieId]);
-      if (docOf.has(id)) throw new DataError(`movieId ${id} appears twice`, moviesPath, 'movieId', row);
+    const movieLine = new Map<number, number>();
+    noteEncoding(moviesPath, issues, readCsv(moviesPath, MOVIES, (f, _row, ix, line) => {
+      const id = read.integer(moviesPath, 'movieId', line, f[ix.movieId]);
+      if (id === undefined) return;
+      if (docOf.has(id)) return void issues.invalid(moviesPath, 'movieId', line, `movieId already on line ${movieLine.get(id)}`, String(id));
+      movieLine.set(id, line);
       docOf.set(id, movieIds.length);
       movieIds.push(id);
       titles.push(f[ix.title].trim());
       const g = f[ix.genres].trim();
       genres.push(g === '(no genres listed)' ? '' : g.split('|').join(' '));
-    });
+    }));
     const numDocs = movieIds.length;
     if (numDocs === 0) throw new DataError('no movies', moviesPath);
-    const tags = readTags(join(src, 'tags.csv'), docOf, numDocs);
+    const tags = readTags(join(src, 'tags.csv'), docOf, numDocs, read);
 
     // Ratings, kept as parallel arrays in file order.
     const ratingsPath = join(src, 'ratings.csv');
@@ -142,17 +182,29 @@ export async function importMovielens(source: string, out: string, options: Movi
     const rDoc: number[] = [];
     const rRating: number[] = [];
     const rTime: number[] = [];
-    readCsv(ratingsPath, RATINGS, (f, row, ix) => {
-      const movieId = parseIntField(ratingsPath, 'movieId', row, f[ix.movieId]);
+    const seen = new Map<string, number>(); // exact rows -> first line, to report duplicates
+    const onScale = (r: number) => scale.step === 0 || Math.abs((r - scale.min) / scale.step - Math.round((r - scale.min) / scale.step)) < 1e-6;
+    const ratingsRead = noteEncoding(ratingsPath, issues, readCsv(ratingsPath, RATINGS, (f, _row, ix, line) => {
+      const movieId = read.integer(ratingsPath, 'movieId', line, f[ix.movieId]);
+      const userId = read.integer(ratingsPath, 'userId', line, f[ix.userId]);
+      const timestamp = read.integer(ratingsPath, 'timestamp', line, f[ix.timestamp]);
+      if (movieId === undefined || userId === undefined || timestamp === undefined) return;
       const d = docOf.get(movieId);
-      if (d === undefined) throw new DataError(`movieId ${movieId} is not in movies.csv`, ratingsPath, 'movieId', row);
-      const rating = Number(f[ix.rating]);
-      if (f[ix.rating].trim() === '' || !Number.isFinite(rating) || rating < 0) throw new DataError(`bad rating ${JSON.stringify(f[ix.rating])}`, ratingsPath, 'rating', row);
-      rUser.push(parseIntField(ratingsPath, 'userId', row, f[ix.userId]));
+      if (d === undefined) return void issues.invalid(ratingsPath, 'movieId', line, 'movieId not in movies.csv', String(movieId));
+      const text = f[ix.rating].trim();
+      const rating = Number(text);
+      if (text === '' || !Number.isFinite(rating)) return void issues.invalid(ratingsPath, 'rating', line, 'expected a number', JSON.stringify(f[ix.rating]));
+      if (rating < scale.min || rating > scale.max || !onScale(rating))
+        return void issues.invalid(ratingsPath, 'rating', line, `rating outside the scale ${scale.min} to ${scale.max}${scale.step ? ` in steps of ${scale.step}` : ''}`, text);
+      const key = `${userId},${movieId},${rating},${timestamp}`;
+      const first = seen.get(key);
+      if (first !== undefined) return void issues.drop(ratingsPath, line, 'exact duplicate of an earlier row', `same as line ${first}`);
+      seen.set(key, line);
+      rUser.push(userId);
       rDoc.push(d);
       rRating.push(rating);
-      rTime.push(parseIntField(ratingsPath, 'timestamp', row, f[ix.timestamp]));
-    });
+      rTime.push(timestamp);
+    }));
 
     // Users: sorted userIds; the subset keeps the first maxUsers.
     let userIds = [...new Set(rUser)].sort((a, b) => a - b);
@@ -287,6 +339,7 @@ export async function importMovielens(source: string, out: string, options: Movi
     let moviesRated = 0;
     const rated1 = new Uint8Array(numDocs);
     for (let k = 0; k < n; k++) if (!rated1[doc[k]]) (rated1[doc[k]] = 1), moviesRated++;
+    for (const w of issues.warnings(basename)) warn(w);
     return writeDatasetFiles(tmp, {
       manifest: {
         name: options.name ?? basename(src),
@@ -309,7 +362,8 @@ export async function importMovielens(source: string, out: string, options: Movi
         ],
         sourceStats: {
           ratings: n,
-          ratingsInFile: rUser.length,
+          ratingsInFile: ratingsRead.records,
+          ...issues.stats(basename),
           users: numUsers,
           movies: numDocs,
           moviesRated,
@@ -331,5 +385,5 @@ export async function importMovielens(source: string, out: string, options: Movi
       tokenizer,
     });
   });
-  return { dir: resolve(out), manifest, seconds: (performance.now() - started) / 1000, images: imageStats };
+  return { dir: resolve(out), manifest, seconds: (performance.now() - started) / 1000, images: imageStats, report: issues.report() };
 }

@@ -117,7 +117,7 @@ describe('importMovielens on a crafted folder', () => {
     const out = join(tmp.dir, 'bad-out');
     const err = await importMovielens(src, out, { vocabSize: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataError);
-    expect((err as DataError).message).toMatch(/ratings\.csv, column 'movieId', row 11: movieId 999 is not in movies\.csv/);
+    expect((err as DataError).message).toMatch(/ratings\.csv:13, column 'movieId': movieId not in movies\.csv: 999/);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(tmp.dir).filter((f) => f.startsWith('bad-out'))).toEqual([]);
 

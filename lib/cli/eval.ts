@@ -19,6 +19,7 @@ import { evaluateCheckpoint } from './trainer.js';
 interface EvalFlags {
   checkpoint: string;
   data?: string;
+  verify: boolean;
   split: string;
   model?: string[];
   report?: string | false;
@@ -46,6 +47,7 @@ export function evalCommand(): Command {
     .option('--report <dir>', 'report folder (default: reports/eval-<time>)')
     .option('--no-report', 'write no report')
     .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
+    .option('--no-verify', "skip the check of the dataset's files against their checksums in dataset.json")
     .action(async (f: EvalFlags) => {
       const startedAt = performance.now();
       if (f.threads) setThreads({ intraOp: f.threads });
@@ -59,7 +61,7 @@ export function evalCommand(): Command {
         entries = entries.filter((e) => f.model!.includes(e.name!));
       }
       const data = f.data ?? entries[0]!.plan?.data ?? (await datasetOfCheckpoint(entries[0]!.dir));
-      const dataset = openDataset(data, {});
+      const dataset = openDataset(data, { verify: f.verify });
       if (!dataset.splits[f.split]) throw new LemurError(`the dataset has no split '${f.split}' (it has: ${Object.keys(dataset.splits).join(', ')})`);
       const view = progressView();
       const models: ModelReport[] = [];

@@ -112,6 +112,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
 
 interface TrainFlags {
   data?: string;
+  verify: boolean;
   preset?: string[];
   config?: string;
   set?: string[];
@@ -159,6 +160,7 @@ export function trainCommand(): Command {
     .option('--report <dir>', 'report folder (default: reports/train-<time>)')
     .option('--no-report', 'write no report')
     .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
+    .option('--no-verify', "skip the check of the dataset's files against their checksums in dataset.json")
     .action(async (f: TrainFlags) => {
       const startedAt = performance.now();
       if (f.threads) setThreads({ intraOp: f.threads });
@@ -212,7 +214,7 @@ export function trainCommand(): Command {
           }
         }
       }
-      const dataset = openDataset(data);
+      const dataset = openDataset(data, { verify: f.verify });
       if (ckdir && !f.resume) {
         mkdirSync(ckdir, { recursive: true });
         const plan: RunPlan = {

@@ -2,6 +2,7 @@
  * Arrow IPC files as lemur uses them: uncompressed, exactly one record batch, written
  * atomically, read into one Buffer whose column buffers are viewed zero-copy.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -26,6 +27,7 @@ import {
 } from 'apache-arrow';
 
 import { DataError } from '../errors.js';
+import { verifyChecksum, type FileChecksum } from './checksum.js';
 import { fsyncDir, tempNameFor } from './files.js';
 
 // ---------------------------------------------------------------------------------------
@@ -121,13 +123,15 @@ export function recordBatch(columns: readonly ColumnData[]): RecordBatch {
  * Writes the columns as an uncompressed Arrow IPC file with exactly one record batch.
  * Atomic: the bytes go to a temporary name in the same folder, are fsynced, then renamed,
  * so a reader never sees a half-written file. Buffers are streamed to the file as the
- * writer emits them (no second in-memory copy of the table). Returns the file size.
+ * writer emits them (no second in-memory copy of the table), hashed on the way. Returns the
+ * file's size and SHA-256.
  */
-export async function writeArrowFile(path: string, columns: readonly ColumnData[]): Promise<number> {
+export async function writeArrowFile(path: string, columns: readonly ColumnData[]): Promise<FileChecksum> {
   const batch = recordBatch(columns);
   const tmp = tempNameFor(path);
   const fd = openSync(tmp, 'w');
   let size = 0;
+  const hash = createHash('sha256');
   try {
     const writer = new RecordBatchFileWriter();
     writer.write(batch);
@@ -135,6 +139,7 @@ export async function writeArrowFile(path: string, columns: readonly ColumnData[
     for await (const chunk of writer) {
       let at = 0;
       while (at < chunk.byteLength) at += writeSync(fd, chunk, at, chunk.byteLength - at);
+      hash.update(chunk);
       size += chunk.byteLength;
     }
     fsyncSync(fd);
@@ -150,7 +155,7 @@ export async function writeArrowFile(path: string, columns: readonly ColumnData[
     throw e;
   }
   fsyncDir(dirname(path));
-  return size;
+  return { bytes: size, sha256: hash.digest('hex') };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -233,13 +238,15 @@ class FlatTable {
  * Reads and checks an Arrow IPC file: magic at both ends (else truncated), a readable footer,
  * exactly one record batch lying inside the file, no body compression, buffers inside the body.
  */
-export function readArrowFile(path: string): ArrowFile {
+export function readArrowFile(path: string, expected?: FileChecksum): ArrowFile {
   let bytes: Buffer;
   try {
     bytes = readWhole(path);
   } catch (e) {
     throw new DataError(`cannot read: ${(e as Error).message}`, path);
   }
+  // Before any parsing: a damaged header is then reported as damage, not as a format error.
+  if (expected) verifyChecksum(path, bytes, expected);
   const size = bytes.length;
   if (size < 6 || bytes.toString('latin1', 0, 6) !== MAGIC) {
     const stream = size >= 4 && bytes.readUInt32LE(0) === 0xffffffff;

@@ -23,6 +23,7 @@ export {
   splitStats,
   type Dataset,
   type OpenOptions,
+  type DatasetVerification,
   type DocumentInput,
   type ManifestInput,
   type DatasetContent,
@@ -41,6 +42,7 @@ export {
   type ArrowFile,
   type ColumnData,
 } from './arrow.js';
+export { checksumOf, checksumOfFile, verifyChecksum, type FileChecksum } from './checksum.js';
 export { buildFolderAtomically, writeFileAtomic, type FolderOptions } from './files.js';
 export { Tokenizer, PAD, CLS, SEP, TOKEN_OFFSET, DEFAULT_VOCAB_SIZE, type TrainOptions } from './tokenizer.js';
 export { loadImages, decodeImage, imageWarning, type ImageOptions, type ImageStats, type LoadedImages } from './images.js';

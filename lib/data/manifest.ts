@@ -3,6 +3,7 @@
  * The manifest is the source of truth for which optional columns a dataset has.
  */
 import { DataError } from '../errors.js';
+import type { FileChecksum } from './checksum.js';
 
 export const DATASET_FORMAT = 'lemur-dataset';
 export const DATASET_VERSION = 1;
@@ -77,6 +78,11 @@ export interface DatasetManifest {
   stats: Record<string, SplitStats>;
   /** Source-specific figures (counts of the raw input, images decoded/missing/corrupt, the split cut...). */
   sourceStats: Record<string, number | string | boolean | null>;
+  /**
+   * File name -> size and SHA-256, for every file the manifest names (written by lemur's
+   * writers; absent in datasets written before checksums, which open unverified).
+   */
+  checksums?: Record<string, FileChecksum>;
 }
 
 /** Checks the shape of a parsed dataset.json; throws DataError naming the bad field. */
@@ -149,6 +155,15 @@ export function checkManifest(value: unknown, file: string): DatasetManifest {
     if (typeof s.action !== 'boolean') fail(`sequences[${i}].action`, 'expected true or false');
     if (typeof s.age !== 'boolean') fail(`sequences[${i}].age`, 'expected true or false');
   });
+  if (m.checksums !== undefined) {
+    if (typeof m.checksums !== 'object' || m.checksums === null || Array.isArray(m.checksums)) fail('checksums', 'expected an object of file name -> { bytes, sha256 }');
+    for (const [name, c] of Object.entries(m.checksums as Record<string, unknown>)) {
+      const x = c as FileChecksum;
+      if (typeof x !== 'object' || x === null) fail(`checksums.${name}`, 'expected { bytes, sha256 }');
+      count(x.bytes, `checksums.${name}.bytes`);
+      if (typeof x.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(x.sha256)) fail(`checksums.${name}.sha256`, `expected 64 lowercase hex digits, got ${JSON.stringify(x.sha256)}`);
+    }
+  }
   // Older writers may lack the figures; they are informational only.
   if (m.stats === undefined) m.stats = {};
   if (m.sourceStats === undefined) m.sourceStats = {};

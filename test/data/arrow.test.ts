@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,9 +32,10 @@ describe('Arrow files', () => {
     const pixels = Uint8Array.from({ length: 1001 * 6 }, (_, i) => i & 255);
     const valid = Uint8Array.from({ length: 1001 }, (_, i) => (i % 3 ? 1 : 0));
     const text = Array.from({ length: 1001 }, (_, i) => (i % 2 ? `row ${i} ✓ 東京` : ''));
-    const size = await writeArrowFile(path, [int32Column('id', ids), listColumn('seq', offsets, values), fixedSizeListColumn('img', pixels, 6, valid), utf8Column('text', text)]);
+    const { bytes: size, sha256 } = await writeArrowFile(path, [int32Column('id', ids), listColumn('seq', offsets, values), fixedSizeListColumn('img', pixels, 6, valid), utf8Column('text', text)]);
     expect(readdirSync(tmp.dir)).toEqual(['a.arrow']); // the temporary name was renamed away
     expect(readFileSync(path).length).toBe(size);
+    expect(sha256).toBe(createHash('sha256').update(readFileSync(path)).digest('hex')); // hashed while writing
     expect(tableFromIPC(readFileSync(path)).batches.length).toBe(1);
 
     const file = readArrowFile(path);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `lemur` command line: info, generate, import movielens, train, eval, demo.
+ * The `lemur` command line: info, generate, import movielens, train, eval, verify, demo.
  *
  * Exit codes: 0 done; 1 an error (one line `lemur: <message>`; the stack with LEMUR_DEBUG=1);
  * 2 a usage error; 130 stopped by Ctrl-C (after saving a checkpoint when there is a folder).
@@ -17,6 +17,7 @@ import { importCommand } from './cli/import.js';
 import { infoCommand } from './cli/info.js';
 import { Interrupted, UsageError } from './cli/common.js';
 import { trainCommand } from './cli/train.js';
+import { verifyCommand } from './cli/verify.js';
 import { LemurError } from './errors.js';
 import { packageRoot } from './native.js';
 
@@ -43,7 +44,7 @@ export function buildProgram(): Command {
     cmd.copyInheritedSettings(program);
     cmd.commands.forEach(inherit);
   };
-  for (const cmd of [infoCommand(), generateCommand(), importCommand(), trainCommand(), evalCommand(), demoCommand()]) {
+  for (const cmd of [infoCommand(), generateCommand(), importCommand(), trainCommand(), evalCommand(), verifyCommand(), demoCommand()]) {
     inherit(cmd);
     program.addCommand(cmd);
   }

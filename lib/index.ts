@@ -23,6 +23,6 @@ export type { LemurConfig, LemurConfigInput, SequenceConfig, EncoderConfig, Devi
 export { PRESETS, LADDER, type PresetName } from './presets.js';
 export { auc, groupedAuc, logLoss, rankingMetrics, retrievalMetrics } from './metrics.js';
 export type { GroupedAuc, RankingMetrics } from './metrics.js';
-export { writeCheckpoint, resolveCheckpoint } from './checkpoint.js';
+export { writeCheckpoint, resolveCheckpoint, verifyCheckpoint, type CheckpointVerification } from './checkpoint.js';
 export type { DocumentColumns, SampleColumns, SequenceColumns } from './data/columns.js';
 export * from './data/index.js';

@@ -4,11 +4,21 @@
  * class only orchestrates and reports.
  */
 import { EventEmitter } from 'node:events';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { checkpointName, resolveCheckpoint, writeCheckpoint } from './checkpoint.js';
+import {
+  assertCheckpointIntact,
+  checkpointName,
+  checksumFiles,
+  readCheckpointJson,
+  readCheckpointMeta,
+  resolveCheckpoint,
+  writeCheckpoint,
+  type CheckpointMeta,
+  type CheckpointPosition,
+} from './checkpoint.js';
 import { resolveConfig, show, validateConfig, type EarlyStoppingConfig, type LemurConfig, type LemurConfigInput, type SelectionMetric, type SequenceConfig } from './config.js';
 import type { DocumentColumns, SampleColumns } from './data/columns.js';
 import { AbortError, ConfigError, LemurError } from './errors.js';
@@ -246,23 +256,7 @@ interface NativeModel {
 
 type NativeCtor<T> = new (...args: unknown[]) => T;
 
-type Position = { epoch: number; batch: number };
-
-interface CheckpointMeta {
-  format: 'lemur-checkpoint';
-  version: 1;
-  step: number;
-  pretrainStep: number;
-  position: Position;
-  pretrainPosition: Position;
-  selection?: SelectionState;
-  dataset: { dir: string; name: string; numDocuments: number };
-  /** Whether the dataset's tokenizer.json was copied in (and why not). */
-  tokenizer: { copied: boolean; reason?: string };
-  lemur: string;
-  torch: string;
-  createdAt: string;
-}
+type Position = CheckpointPosition;
 
 /** A sequence view with its column and side info resolved against the dataset. */
 export type ResolvedSequence = Omit<Required<SequenceConfig>, 'action' | 'age'> & { action: boolean; age: boolean };
@@ -885,6 +879,8 @@ export class Lemur extends EventEmitter {
             this.emit('warning', `checkpoint ${dir}: the dataset's tokenizer was not copied (${meta.tokenizer.reason}); the checkpoint has no tokenizer.json`);
           }
         }
+        // Hashed from the folder, as written: what a later load will read.
+        meta.files = await checksumFiles(tmp, ['model.pt', 'config.json', ...(meta.tokenizer.copied ? ['tokenizer.json'] : [])]);
         await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2));
       },
       options.keep ?? 2,
@@ -896,7 +892,8 @@ export class Lemur extends EventEmitter {
   /** Back to the state saved in a checkpoint folder of this model (early stopping's best). */
   private async restoreFrom(dir: string): Promise<void> {
     const path = await resolveCheckpoint(dir);
-    const meta = await readMeta(path);
+    const meta = await readCheckpointMeta(path);
+    await assertCheckpointIntact(path, meta, 'train.earlyStopping.restoreBest: false (keeping the last weights)');
     await this.model.load(join(path, 'model.pt'));
     this.position = { ...meta.position };
     this.pretrainPosition = { ...(meta.pretrainPosition ?? { epoch: 0, batch: 0 }) };
@@ -906,15 +903,23 @@ export class Lemur extends EventEmitter {
    * Loads a checkpoint (a folder written by save(), or one of its step folders) for a
    * dataset; training resumes where it stopped. `overrides` change how the model runs
    * (e.g. `{ device: 'cuda', train: { batchSize: 1024 } }`).
+   *
+   * Before reading anything but meta.json, the folder's files are checked against the sizes
+   * and SHA-256 sums meta.json recorded (see verifyCheckpoint()); a mismatch is a LemurError
+   * listing each damaged file. `{ verify: false }` skips the check, for a user who knows the
+   * damage is harmless. Checkpoints of older lemur versions record no checksums and load
+   * unchecked, without a warning (there is no model yet to emit one): verifyCheckpoint()
+   * reports them as unverifiable.
    */
-  static async load(dir: string, dataset: ModelDataset, overrides: LemurConfigInput = {}): Promise<Lemur> {
+  static async load(dir: string, dataset: ModelDataset, overrides: LemurConfigInput = {}, options: { verify?: boolean } = {}): Promise<Lemur> {
     const path = await resolveCheckpoint(dir);
-    const meta = await readMeta(path);
+    const meta = await readCheckpointMeta(path);
     if (meta.dataset.numDocuments !== dataset.manifest.numDocuments)
       throw new LemurError(
         `${path} was trained on '${meta.dataset.name}' with ${meta.dataset.numDocuments} documents; the dataset given has ${dataset.manifest.numDocuments}`,
       );
-    const saved = await readJson<LemurConfigInput>(join(path, 'config.json'));
+    if (options.verify !== false) await assertCheckpointIntact(path, meta, 'Lemur.load(dir, dataset, overrides, { verify: false })');
+    const saved = await readCheckpointJson<LemurConfigInput>(join(path, 'config.json'));
     // Overrides for how to run (device, batch sizes...); a change of architecture fails to
     // load the weights, with the mismatch named.
     const config = resolveConfig(saved);
@@ -925,29 +930,4 @@ export class Lemur extends EventEmitter {
     if (meta.selection) lemur.selection = meta.selection;
     return lemur;
   }
-}
-
-/** A JSON file of a checkpoint, with the file named in any error. */
-async function readJson<T>(file: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new LemurError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new LemurError(`${file}: not valid JSON (${(e as Error).message}${text.length ? `; ${text.length} bytes` : '; the file is empty'}): the checkpoint is damaged`);
-  }
-}
-
-async function readMeta(path: string): Promise<CheckpointMeta> {
-  const file = join(path, 'meta.json');
-  const meta = await readJson<CheckpointMeta>(file);
-  if (typeof meta !== 'object' || meta === null || meta.format !== 'lemur-checkpoint')
-    throw new LemurError(`${file}: not a lemur checkpoint (format ${show((meta as { format?: unknown } | null)?.format)})`);
-  for (const k of ['step', 'position', 'dataset'] as const)
-    if (meta[k] === undefined) throw new LemurError(`${file}: the field '${k}' is missing: the checkpoint is damaged`);
-  return meta;
 }

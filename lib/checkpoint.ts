@@ -18,7 +18,7 @@
  * loads them unchecked.
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -97,7 +97,13 @@ export async function resolveCheckpoint(dir: string): Promise<string> {
       throw new LemurError(`${dir}: not a checkpoint folder (no LATEST file and no meta.json)`);
     }
   }
-  return join(dir, latest);
+  if (!latest) throw new LemurError(`${join(dir, LATEST)} is empty: it should name the newest checkpoint folder (e.g. ${checkpointName(0)})`);
+  if (!/^(pretrain|step)-\d+$/.test(latest))
+    throw new LemurError(`${join(dir, LATEST)} names ${show(latest)}, not a checkpoint folder of ${dir} (step-NNNNNNNNN or pretrain-NNNNNNNNN)`);
+  const path = join(dir, latest);
+  if (!existsSync(join(path, 'meta.json')))
+    throw new LemurError(`${join(dir, LATEST)} names '${latest}', which ${existsSync(path) ? 'has no meta.json' : 'is not there'}: the checkpoint folder was moved or deleted`);
+  return path;
 }
 
 /** A position in the training data: epoch and batch within it. */
@@ -148,6 +154,21 @@ export async function readCheckpointMeta(path: string): Promise<CheckpointMeta> 
     throw new LemurError(`${file}: not a lemur checkpoint (format ${show((meta as { format?: unknown } | null)?.format)})`);
   for (const k of ['step', 'position', 'dataset'] as const)
     if (meta[k] === undefined) throw new LemurError(`${file}: the field '${k}' is missing: the checkpoint is damaged`);
+  const damaged = (field: string, v: unknown, want: string) => new LemurError(`${file}: the field '${field}' is ${show(v)}, not ${want}: the checkpoint is damaged`);
+  const count = (field: string, v: unknown) => {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw damaged(field, v, 'an integer >= 0');
+  };
+  const position = (field: string, v: unknown) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw damaged(field, v, '{ epoch, batch }');
+    count(`${field}.epoch`, (v as CheckpointPosition).epoch);
+    count(`${field}.batch`, (v as CheckpointPosition).batch);
+  };
+  count('step', meta.step);
+  if (meta.pretrainStep !== undefined) count('pretrainStep', meta.pretrainStep);
+  position('position', meta.position);
+  if (meta.pretrainPosition !== undefined) position('pretrainPosition', meta.pretrainPosition);
+  if (typeof meta.dataset !== 'object' || meta.dataset === null) throw damaged('dataset', meta.dataset, '{ dir, name, numDocuments }');
+  count('dataset.numDocuments', meta.dataset.numDocuments);
   if (meta.files !== undefined) {
     const bad = (why: string) => new LemurError(`${file}: the field 'files' ${why}: the checkpoint is damaged`);
     if (typeof meta.files !== 'object' || meta.files === null || Array.isArray(meta.files)) throw bad(`is ${show(meta.files)}, not an object`);

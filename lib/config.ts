@@ -283,13 +283,18 @@ function merge(base: unknown, over: unknown, path: string): unknown {
 /** The complete configuration: the preset's (default 'lemur') merged with `input`, validated. */
 export function resolveConfig(input: LemurConfigInput | PresetName = {}): LemurConfig {
   const given: LemurConfigInput = typeof input === 'string' ? { preset: input } : input;
-  const preset = given.preset ?? 'lemur';
-  if (!(preset in PRESETS)) throw new ConfigError('preset', `unknown preset '${preset}' (known: ${Object.keys(PRESETS).join(', ')})`);
+  const preset = given.preset === undefined ? 'lemur' : given.preset;
+  if (typeof preset !== 'string' || !Object.hasOwn(PRESETS, preset))
+    throw new ConfigError('preset', `unknown preset ${show(preset)} (known: ${Object.keys(PRESETS).join(', ')})`);
   const base = merge({ ...DEFAULTS, preset }, PRESETS[preset], '') as LemurConfig;
   const { preset: _p, ...rest } = given;
   const config = merge(base, rest, '') as LemurConfig;
+  if (!Array.isArray(config.sequences)) throw new ConfigError('sequences', `expected an array of sequence views, got ${show(config.sequences)}`);
+  const known = [...Object.keys(sequence('x')), 'column'];
   config.sequences = (config.sequences as SequenceConfig[]).map((s, i) => {
-    if (!isObject(s)) throw new ConfigError(`sequences[${i}]`, 'expected an object');
+    if (!isObject(s)) throw new ConfigError(`sequences[${i}]`, `expected an object, got ${show(s)}`);
+    for (const k of Object.keys(s))
+      if (!known.includes(k)) throw new ConfigError(`sequences[${i}].${k}`, `unknown field (known: ${known.join(', ')})`);
     return { ...sequence(String(s.name ?? '')), ...s };
   });
   validateConfig(config);
@@ -329,6 +334,28 @@ export function validateConfig(c: LemurConfig): void {
   };
   const divisible = (field: string, width: number, by: number, what: string) => {
     if (width % by !== 0) throw new ConfigError(field, `${width} must be divisible by ${what} (${by})`);
+  };
+
+  // Booleans first: the cross-field checks below read them.
+  const bool = (field: string, v: unknown) => {
+    if (typeof v !== 'boolean') throw new ConfigError(field, `must be true or false, got ${show(v)}`);
+  };
+  bool('bf16', c.bf16);
+  for (const k of ['userId', 'docId', 'dense', 'queryDocSimilarity'] as const) bool(`features.${k}`, c.features[k]);
+  bool('queryEncoder.enabled', c.queryEncoder.enabled);
+  bool('docEncoder.enabled', c.docEncoder.enabled);
+  bool('docEncoder.images', c.docEncoder.images);
+  bool('stopGradient', c.stopGradient);
+  bool('memoryBank.enabled', c.memoryBank.enabled);
+  bool('loss.sameQueryMask', c.loss.sameQueryMask);
+  c.sequences.forEach((s, i) => {
+    bool(`sequences[${i}].bank`, s.bank);
+    bool(`sequences[${i}].similarity`, s.similarity);
+    if (s.column !== undefined && (typeof s.column !== 'string' || !s.column))
+      throw new ConfigError(`sequences[${i}].column`, `must be the name of a sequence column of the dataset, got ${show(s.column)}`);
+  });
+  const nonNeg = (field: string, v: number, note = '') => {
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new ConfigError(field, `must be a finite number >= 0${note}, got ${show(v)}`);
   };
 
   nonNegInt('seed', c.seed);
@@ -388,7 +415,7 @@ export function validateConfig(c: LemurConfig): void {
   const b = c.backbone;
   oneOf('backbone.type', b.type, ['mlp', 'rankmixer', 'hyformer'] as const);
   for (const k of ['tokens', 'width', 'layers', 'ffnMult', 'queriesPerSequence', 'nsTokens', 'recent'] as const) positiveInt(`backbone.${k}`, b[k]);
-  if (!Array.isArray(b.mlpHidden)) throw new ConfigError('backbone.mlpHidden', 'must be an array of positive integers');
+  if (!Array.isArray(b.mlpHidden)) throw new ConfigError('backbone.mlpHidden', `must be an array of positive integers, got ${show(b.mlpHidden)}`);
   b.mlpHidden.forEach((h, i) => positiveInt(`backbone.mlpHidden[${i}]`, h));
   oneOf('backbone.sequenceEncoder', b.sequenceEncoder, ['longer', 'swiglu', 'transformer'] as const);
   if (b.type === 'rankmixer') divisible('backbone.width', b.width, b.tokens, 'backbone.tokens (token mixing splits each token into T parts)');
@@ -398,16 +425,16 @@ export function validateConfig(c: LemurConfig): void {
     divisible('backbone.width', b.width, t, 'HyFormer\'s token count = sequences x queriesPerSequence + nsTokens');
     if (b.width < 16) throw new ConfigError('backbone.width', 'HyFormer uses width/16 attention heads: width must be >= 16');
   }
-  if (typeof c.loss.sqdcWeight !== 'number' || c.loss.sqdcWeight < 0) throw new ConfigError('loss.sqdcWeight', 'must be >= 0');
+  nonNeg('loss.sqdcWeight', c.loss.sqdcWeight);
   positive('loss.temperature', c.loss.temperature);
   positive('optim.lr', c.optim.lr);
   positive('optim.encoderLr', c.optim.encoderLr);
-  if (!(c.optim.weightDecay >= 0)) throw new ConfigError('optim.weightDecay', 'must be >= 0');
+  nonNeg('optim.weightDecay', c.optim.weightDecay);
   fraction('optim.beta1', c.optim.beta1);
   fraction('optim.beta2', c.optim.beta2);
   positive('optim.eps', c.optim.eps);
   nonNegInt('optim.warmupSteps', c.optim.warmupSteps);
-  if (!(c.optim.clipNorm >= 0)) throw new ConfigError('optim.clipNorm', 'must be >= 0 (0: no clipping)');
+  nonNeg('optim.clipNorm', c.optim.clipNorm, ' (0: no clipping)');
   oneOf('optim.sparse', c.optim.sparse, ['adagrad', 'adam'] as const);
   positive('optim.sparseLr', c.optim.sparseLr);
   positive('optim.sparseEps', c.optim.sparseEps);

@@ -4,6 +4,7 @@
  * class only orchestrates and reports.
  */
 import { EventEmitter } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -389,6 +390,66 @@ function checkCount(name: string, v: number | undefined, allowInfinity = true): 
     throw new LemurError(`${name} must be a non-negative integer${allowInfinity ? ' (or Infinity)' : ''}, got ${show(v)}`);
 }
 
+/** An options object: unknown keys are typos, named with the known ones. */
+function checkKeys(what: string, o: unknown, known: readonly string[]): void {
+  if (o === undefined) return;
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new LemurError(`${what} must be an object, got ${show(o)}`);
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw new LemurError(`${what}: unknown option '${k}' (known: ${known.join(', ')})`);
+}
+
+function checkSignal(what: string, signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new LemurError(`${what} must be an AbortSignal, got ${show(signal)}`);
+}
+
+function checkPositive(what: string, v: unknown): void {
+  if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= 1)) throw new LemurError(`${what} must be a positive integer, got ${show(v)}`);
+}
+
+/** A checkpoint folder argument: a non-empty path that is not a file. */
+function checkFolder(what: string, dir: unknown): void {
+  if (typeof dir !== 'string' || dir.length === 0) throw new LemurError(`${what} must be a folder path, got ${show(dir)}`);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new LemurError(`${what}: ${dir} is a file, not a folder`);
+}
+
+const FIT_OPTIONS = ['epochs', 'steps', 'split', 'signal', 'onProgress', 'progressEvery', 'evaluate', 'earlyStopping', 'checkpoint'] as const;
+const EARLY_STOPPING_OPTIONS = ['split', 'metric', 'patience', 'every', 'minDelta', 'restoreBest'] as const;
+
+function checkFitOptions(o: FitOptions): void {
+  checkKeys('fit(options)', o, FIT_OPTIONS);
+  checkCount('fit({ epochs })', o.epochs, false);
+  checkCount('fit({ steps })', o.steps);
+  if (o.split !== undefined && (typeof o.split !== 'string' || !o.split)) throw new LemurError(`fit({ split }) must be a split name, got ${show(o.split)}`);
+  checkSignal('fit({ signal })', o.signal);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new LemurError(`fit({ onProgress }) must be a function, got ${show(o.onProgress)}`);
+  checkPositive('fit({ progressEvery })', o.progressEvery);
+  if (o.evaluate !== undefined) {
+    checkKeys('fit({ evaluate })', o.evaluate, ['split', 'every']);
+    if (typeof o.evaluate.split !== 'string' || !o.evaluate.split) throw new LemurError(`fit({ evaluate: { split } }) must be a split name, got ${show(o.evaluate.split)}`);
+    if (o.evaluate.every === undefined) throw new LemurError('fit({ evaluate: { every } }) is required: evaluate every how many steps?');
+    checkPositive('fit({ evaluate: { every } })', o.evaluate.every);
+  }
+  if (o.earlyStopping !== undefined && o.earlyStopping !== false) checkKeys('fit({ earlyStopping })', o.earlyStopping, EARLY_STOPPING_OPTIONS);
+  if (o.checkpoint !== undefined) {
+    checkKeys('fit({ checkpoint })', o.checkpoint, ['dir', 'every', 'keep']);
+    checkFolder('fit({ checkpoint: { dir } })', o.checkpoint.dir);
+    checkCount('fit({ checkpoint: { every } })', o.checkpoint.every, false);
+    checkPositive('fit({ checkpoint: { keep } })', o.checkpoint.keep);
+  }
+}
+
+function checkEvaluateOptions(split: unknown, o: EvaluateOptions): void {
+  if (typeof split !== 'string' || !split) throw new LemurError(`evaluate(split) must be a split name, got ${show(split)}`);
+  checkKeys('evaluate(split, options)', o, ['retrieval', 'scores', 'signal']);
+  if (o.retrieval !== undefined) {
+    checkKeys('evaluate({ retrieval })', o.retrieval, ['k', 'queries']);
+    if (o.retrieval.k === undefined) throw new LemurError('evaluate({ retrieval: { k } }) is required: HR@k and NDCG@k of which k?');
+    checkPositive('evaluate({ retrieval: { k } })', o.retrieval.k);
+    checkPositive('evaluate({ retrieval: { queries } })', o.retrieval.queries);
+  }
+  if (o.scores !== undefined && typeof o.scores !== 'boolean') throw new LemurError(`evaluate({ scores }) must be true or false, got ${show(o.scores)}`);
+  checkSignal('evaluate({ signal })', o.signal);
+}
+
 function abortError(what: string, signal: AbortSignal): AbortError {
   const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
   return new AbortError(`${what} aborted${reason}`);
@@ -549,14 +610,7 @@ export class Lemur extends EventEmitter {
    * gradient is not finite (optim.nonFinite: 'error').
    */
   async fit(options: FitOptions = {}): Promise<FitResult> {
-    checkCount('fit({ epochs })', options.epochs, false);
-    checkCount('fit({ steps })', options.steps);
-    if (options.progressEvery !== undefined && !(Number.isInteger(options.progressEvery) && options.progressEvery >= 1))
-      throw new LemurError(`fit({ progressEvery }) must be a positive integer, got ${show(options.progressEvery)}`);
-    if (options.evaluate && !(Number.isInteger(options.evaluate.every) && options.evaluate.every >= 1))
-      throw new LemurError(`fit({ evaluate: { every } }) must be a positive integer, got ${show(options.evaluate.every)}`);
-    if (options.checkpoint?.every !== undefined && !(Number.isInteger(options.checkpoint.every) && options.checkpoint.every >= 0))
-      throw new LemurError(`fit({ checkpoint: { every } }) must be a non-negative integer, got ${show(options.checkpoint.every)}`);
+    checkFitOptions(options);
     const es = this.earlyStoppingFor(options);
     return this.exclusive('fit()', () => this.fitNow(options, es));
   }
@@ -779,6 +833,7 @@ export class Lemur extends EventEmitter {
    * Documents missing from the bank are encoded for the evaluation (nothing is written).
    */
   async evaluate(split = 'test', options: EvaluateOptions = {}): Promise<Evaluation> {
+    checkEvaluateOptions(split, options);
     return this.exclusive('evaluate()', () => this.evaluateNow(split, options));
   }
 
@@ -818,6 +873,9 @@ export class Lemur extends EventEmitter {
 
   /** Scores as served online: target documents from the bank only, the encoder never runs. */
   async predict(split = 'test', options: { signal?: AbortSignal } = {}): Promise<Prediction> {
+    if (typeof split !== 'string' || !split) throw new LemurError(`predict(split) must be a split name, got ${show(split)}`);
+    checkKeys('predict(split, options)', options, ['signal']);
+    checkSignal('predict({ signal })', options.signal);
     return this.exclusive('predict()', async () => {
       const { scores, cols, misses } = await this.collect(split, false, 0, options.signal, 'prediction');
       return { split, scores, labels: cols.label, bankMisses: misses };
@@ -843,6 +901,9 @@ export class Lemur extends EventEmitter {
    * configuration, tokenizer.
    */
   async save(dir: string, options: { keep?: number } = {}): Promise<string> {
+    checkFolder('save(dir)', dir);
+    checkKeys('save(dir, options)', options, ['keep']);
+    checkPositive('save(dir, { keep })', options.keep);
     return this.exclusive('save()', () => this.saveNow(dir, options));
   }
 
@@ -894,7 +955,7 @@ export class Lemur extends EventEmitter {
     const path = await resolveCheckpoint(dir);
     const meta = await readCheckpointMeta(path);
     await assertCheckpointIntact(path, meta, 'train.earlyStopping.restoreBest: false (keeping the last weights)');
-    await this.model.load(join(path, 'model.pt'));
+    await loadWeights(this.model, path);
     this.position = { ...meta.position };
     this.pretrainPosition = { ...(meta.pretrainPosition ?? { epoch: 0, batch: 0 }) };
   }
@@ -919,15 +980,32 @@ export class Lemur extends EventEmitter {
         `${path} was trained on '${meta.dataset.name}' with ${meta.dataset.numDocuments} documents; the dataset given has ${dataset.manifest.numDocuments}`,
       );
     if (options.verify !== false) await assertCheckpointIntact(path, meta, 'Lemur.load(dir, dataset, overrides, { verify: false })');
-    const saved = await readCheckpointJson<LemurConfigInput>(join(path, 'config.json'));
+    const configFile = join(path, 'config.json');
+    const saved = await readCheckpointJson<LemurConfigInput>(configFile);
     // Overrides for how to run (device, batch sizes...); a change of architecture fails to
     // load the weights, with the mismatch named.
-    const config = resolveConfig(saved);
+    let config: LemurConfig;
+    try {
+      config = resolveConfig(saved);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new LemurError(`${configFile}: ${e.message}: the checkpoint's configuration is damaged or from another lemur`, { cause: e });
+      throw e;
+    }
     const lemur = await Lemur.create(dataset, overrides ? mergeInput(config, overrides) : config);
-    await lemur.model.load(join(path, 'model.pt'));
+    await loadWeights(lemur.model, path);
     lemur.position = { ...meta.position };
     lemur.pretrainPosition = { ...(meta.pretrainPosition ?? { epoch: 0, batch: 0 }) };
     if (meta.selection) lemur.selection = meta.selection;
     return lemur;
+  }
+}
+
+/** Loads model.pt of checkpoint folder `path`; torch's refusal (a damaged file, another architecture) becomes a LemurError. */
+async function loadWeights(model: { load(file: string): Promise<void> }, path: string): Promise<void> {
+  try {
+    await model.load(join(path, 'model.pt'));
+  } catch (e) {
+    if (e instanceof LemurError) throw e;
+    throw new LemurError((e as Error).message ?? String(e), { cause: e });
   }
 }

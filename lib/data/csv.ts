@@ -4,6 +4,7 @@
  * Records carry the 1-based line they start on (as editors count), for error messages.
  * Lines that are not valid UTF-8 are read as Windows-1252 (the usual encoding of older
  * exports, e.g. the MovieLens 10M files) and counted, instead of becoming U+FFFD mojibake.
+ * What is not UTF-8 text at all (UTF-16, NUL bytes, CR-only line ends) is refused by name.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -106,6 +107,11 @@ export class CsvParser {
     if (this.state === State.Unquoted || this.state === State.Quoted) this.field += text.slice(start);
   }
 
+  /** The line a quoted field still open (no closing quote yet) started on, if any. */
+  get openQuoteLine(): number | undefined {
+    return this.state === State.Quoted ? this.recordLine : undefined;
+  }
+
   end(): void {
     if (this.state !== State.FieldStart || this.fields.length > 0) {
       if (this.field.endsWith('\r') && this.state === State.Unquoted) this.field = this.field.slice(0, -1);
@@ -146,8 +152,11 @@ export function readCsv<K extends string>(
       index = headerIndex(path, header, columns);
       return;
     }
-    if (fields.length !== header.length)
-      throw new DataError(`has ${fields.length} fields, the header has ${header.length}`, path, undefined, row, line);
+    if (fields.length !== header.length) {
+      // A record that spans lines has a quoted field with line breaks: usually an unbalanced quote.
+      const spans = parser.line > line ? ` (the record runs to line ${parser.line} inside quotes: an unbalanced '"'?)` : '';
+      throw new DataError(`has ${fields.length} fields, the header has ${header.length}${spans}`, path, undefined, row, line);
+    }
     onRow(fields, row++, index!, line);
   });
   let fd: number;
@@ -163,6 +172,13 @@ export function readCsv<K extends string>(
   // Whole lines only (a chunk ends after a LF), so no character is split across chunks and
   // a line that fails to decode can be decoded again on its own.
   const feedLines = (bytes: Buffer) => {
+    // A NUL is never text: a binary file, or UTF-16 without its BOM.
+    const nul = bytes.indexOf(0);
+    if (nul >= 0) {
+      let line = parser.line;
+      for (let at = bytes.indexOf(LF); at >= 0 && at < nul; at = bytes.indexOf(LF, at + 1)) line++;
+      throw new DataError(`holds a NUL byte: not a text CSV file (binary, or UTF-16 without a byte-order mark?); save it as UTF-8`, path, undefined, undefined, line);
+    }
     let text: string;
     try {
       text = utf8.decode(bytes);
@@ -191,9 +207,22 @@ export function readCsv<K extends string>(
     let carry = Buffer.alloc(0);
     let first = true;
     for (;;) {
-      const n = readSync(fd, buf, 0, chunkBytes, null);
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, chunkBytes, null);
+      } catch (e) {
+        throw new DataError(`cannot read: ${(e as Error).message}`, path);
+      }
       let bytes = n === 0 ? carry : carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
-      if (first && bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+      if (first) {
+        if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+        else if (bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)))
+          throw new DataError(`is UTF-16 (${bytes[0] === 0xff ? 'little' : 'big'}-endian byte-order mark): save it as UTF-8`, path);
+        // Classic Mac line ends: the whole first chunk is one "line" with CRs in it.
+        const cr = bytes.indexOf(CR);
+        if (cr >= 0 && bytes.indexOf(LF) < 0 && bytes[cr + 1] !== undefined)
+          throw new DataError('uses CR-only line ends (classic Mac OS); convert them to LF or CRLF', path);
+      }
       first = false;
       if (n === 0) {
         if (bytes.length) feedLines(bytes);
@@ -207,6 +236,9 @@ export function readCsv<K extends string>(
       feedLines(bytes.subarray(0, lastLf + 1));
       carry = Buffer.from(bytes.subarray(lastLf + 1));
     }
+    const open = parser.openQuoteLine;
+    if (open !== undefined)
+      throw new DataError(`a quoted field (on the record from line ${open}) is never closed: an unbalanced '"' swallowed the rest of the file`, path, undefined, undefined, open);
     parser.end();
   } finally {
     closeSync(fd);

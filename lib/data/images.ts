@@ -70,6 +70,7 @@ export function resolveImageOptions(o: ImageOptions = {}): Required<ImageOptions
   for (const k of ['height', 'width', 'concurrency'] as const)
     if (!Number.isSafeInteger(r[k]) || r[k] < 1) throw new LemurError(`image ${k} must be a positive integer, got ${r[k]}`);
   if (![1, 3, 4].includes(r.channels)) throw new LemurError(`image channels must be 1, 3 or 4, got ${r.channels}`);
+  if (!['cover', 'contain', 'fill'].includes(r.fit)) throw new LemurError(`image fit must be 'cover', 'contain' or 'fill', got ${JSON.stringify(r.fit)}`);
   return r;
 }
 

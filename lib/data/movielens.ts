@@ -143,6 +143,7 @@ export async function importMovielens(source: string, out: string, options: Movi
     { name: 'tags', maxTokens: options.maxTokens?.tags ?? 24 },
   ];
   const posterDir = options.posters === false ? undefined : (options.posters ?? (existsSync(join(src, 'posters')) ? join(src, 'posters') : undefined));
+  if (typeof options.posters === 'string' && !existsSync(options.posters)) throw new DataError('posters: no such folder (posters: false imports without images)', options.posters);
   const imageOptions = resolveImageOptions(options.image);
   const scale = { step: 0.5, ...(options.ratingScale ?? { min: 0.5, max: 5 }) };
   if (!(Number.isFinite(scale.min) && Number.isFinite(scale.max) && scale.min <= scale.max && scale.step >= 0))

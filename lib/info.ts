@@ -1,18 +1,24 @@
 /** What lemur runs on: the LibTorch it was built against, threads, CUDA devices. */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
-import { native, packageRoot, type NativeInfo, type NativeMemoryStats } from './native.js';
+import { readInstallRecord, type InstallRecord } from './install/prebuilt.js';
+import { native, nativeBinaryPath, packageRoot, type NativeInfo, type NativeMemoryStats } from './native.js';
 
 export interface Info extends NativeInfo {
   /** The lemur package version. */
   version: string;
   node: string;
+  /** Which binary is in use and why: a prebuilt variant package or a source build (the installer's record). */
+  binary: { path: string } & Partial<InstallRecord>;
 }
 
 export function info(): Info {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-  return { version: pkg.version, node: process.versions.node, ...native().info() };
+  const n = native().info();
+  const path = nativeBinaryPath() ?? 'unknown';
+  const installed = path === 'unknown' ? undefined : readInstallRecord(dirname(path));
+  return { version: pkg.version, node: process.versions.node, ...n, binary: { path, ...(installed ?? { binary: 'source build', reason: 'built in place (npm run build:native / cmake-js); no install record' }) } };
 }
 
 export interface ThreadOptions {

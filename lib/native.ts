@@ -212,6 +212,12 @@ export function checkBuildRecord(binary: string): void {
 }
 
 let loaded: NativeAddon | undefined;
+let loadedFrom: string | undefined;
+
+/** The file the addon was loaded from (after native() succeeded). */
+export function nativeBinaryPath(): string | undefined {
+  return loadedFrom;
+}
 
 /** The native addon, loaded on first use. Throws NativeLoadError with the fix when it cannot load. */
 export function native(): NativeAddon {
@@ -234,6 +240,7 @@ export function native(): NativeAddon {
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     loaded = require(binary) as NativeAddon;
+    loadedFrom = binary;
   } catch (e) {
     const msg = (e as Error).message;
     const why = /undefined symbol|version `.*' not found|cannot open shared object/.test(msg)

@@ -15,6 +15,7 @@ export function infoCommand(): Command {
         return;
       }
       print(`lemur ${i.version} on Node ${i.node}`);
+      print(`binary: ${i.binary.binary === 'prebuilt' ? `prebuilt ${i.binary.package}` : 'built from source'} (${i.binary.reason}) ${i.binary.path}`);
       print(`LibTorch ${i.torch.version} (${i.torch.source}${i.torch.cuda ? ', CUDA' : ', CPU only'}) ${i.torch.library}`);
       print(`threads: intra-op ${i.threads.intraOp}, BLAS ${i.threads.blas} (${i.threads.blasLibrary}), ${i.threads.cores} cores`);
       print(

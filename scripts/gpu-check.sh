@@ -1,7 +1,8 @@
 #!/bin/sh
 # GPU validation in one go, for a CUDA machine with PyTorch and no Node (see README, "GPU"):
 # builds the addon against the machine's PyTorch (CUDA), runs the test suite (its CUDA
-# parity tests run there) and the kernel and training benchmarks. Results under $OUT (or
+# parity tests run there) and the kernel and training benchmarks, and packs the CUDA variant
+# package (npm run prebuild). Results under $OUT (or
 # ./gpu-results). From the repository root, after `source .portable/unpack.sh`.
 set -u
 out=${OUT:-gpu-results}
@@ -15,6 +16,8 @@ run() { # name, command...
 }
 run build node scripts/install.mjs --build-from-source
 run info node dist/cli.js info
+# The CUDA variant package for this machine's LibTorch (e.g. linux-x64-torch2.11-cu130), back in $OUT.
+run prebuild sh -c 'node scripts/prebuild.mjs --no-build --out .prebuilds && cp .prebuilds/lemur-node-*.tgz "$0"' "$out"
 # (the CPU emulation of the CUDA kernels is for machines without a GPU: skipped here)
 run test-native npx vitest run test/native --exclude test/native/cuda_emulation.test.ts
 run test-model npx vitest run test/model

@@ -249,18 +249,17 @@ at::Tensor LemurModelImpl::query_embedding(const data::Batch& b, const at::Tenso
   return l2_normalize(request_tower(at::cat(parts, 1)));
 }
 
-ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::DocumentTable& docs, const ForwardMode& mode,
-                                      int64_t step, std::mt19937_64& rng) {
-  ForwardOutput out;
-  PhaseTimer timer(device);
-  double t_enc = 0, t_bank = 0;
-  const int64_t B = b.size;
+// The forward pass, stage by stage. Each stage has a narrow interface (what it reads from
+// the batch, what it hands on), so a sharded implementation of the tables or the bank can
+// replace one stage without touching the others.
 
-  // ID features: every lookup of a table deduplicated together.
+IdFeatures LemurModelImpl::id_features(const data::Batch& b, bool train, std::mt19937_64& rng) {
+  // Every lookup of a table deduplicated together.
+  const int64_t B = b.size;
+  IdFeatures f;
+  f.doc_seq_emb.resize(config.sequences.size());
   std::vector<at::Tensor> ns_parts;
-  at::Tensor user_emb, doc_emb;
-  std::vector<at::Tensor> doc_seq_emb(config.sequences.size());
-  if (t_user >= 0) ns_parts.push_back(tables->lookup(t_user, b.user, mode.train));
+  if (t_user >= 0) ns_parts.push_back(tables->lookup(t_user, b.user, train));
   if (t_doc >= 0) {
     std::vector<at::Tensor> ids{b.doc};
     std::vector<int> which;
@@ -269,212 +268,246 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
         ids.push_back(b.sequence(config.sequences[s].name).ids);
         which.push_back(static_cast<int>(s));
       }
-    auto embs = tables->lookup(t_doc, ids, mode.train);
+    auto embs = tables->lookup(t_doc, ids, train);
     if (config.doc_id) {
       at::Tensor cand = embs[0];
-      if (mode.train && config.doc_id_dropout > 0) {
+      if (train && config.doc_id_dropout > 0) {
         at::Tensor keep = uniform_like_rng(B, rng, device).ge(config.doc_id_dropout);
         cand = cand * keep.unsqueeze(1).to(cand.scalar_type());
       }
       ns_parts.push_back(cand);
     }
-    for (size_t i = 0; i < which.size(); ++i) doc_seq_emb[which[i]] = embs[i + 1];
+    for (size_t i = 0; i < which.size(); ++i) f.doc_seq_emb[which[i]] = embs[i + 1];
   }
   for (size_t c = 0; c < t_cat.size(); ++c)
-    ns_parts.push_back(tables->lookup(t_cat[c], b.categorical.select(1, static_cast<int64_t>(c)), mode.train));
+    ns_parts.push_back(tables->lookup(t_cat[c], b.categorical.select(1, static_cast<int64_t>(c)), train));
   if (!t_doc_cat.empty()) {
     at::Tensor values = doc_categorical.index_select(0, b.doc);
     for (size_t c = 0; c < t_doc_cat.size(); ++c)
-      ns_parts.push_back(tables->lookup(t_doc_cat[c], values.select(1, static_cast<int64_t>(c)), mode.train));
+      ns_parts.push_back(tables->lookup(t_doc_cat[c], values.select(1, static_cast<int64_t>(c)), train));
   }
-  at::Tensor ns_ids = ns_parts.empty() ? at::zeros({B, 0}, at::TensorOptions().device(device)) : at::cat(ns_parts, 1);
-  at::Tensor dense = b.dense.to(ns_ids.scalar_type());
-  std::vector<at::Tensor> context_parts{ns_ids, dense};
+  f.ns_ids = ns_parts.empty() ? at::zeros({B, 0}, at::TensorOptions().device(device)) : at::cat(ns_parts, 1);
+  f.dense = b.dense.to(f.ns_ids.scalar_type());
+  return f;
+}
 
-  // Query and target-document embeddings.
-  at::Tensor d_rank;
-  if (config.uses_content()) {
-    out.q = query_embedding(b, ns_ids, dense, mode.train);
-    const at::Tensor& U = b.unique_docs;
-    const int64_t nU = U.numel();
-    out.unique_docs = nU;
-    at::Tensor d_u, present;
-    if (!bank.is_empty()) {
-      auto [rows, pres] = bank->read(U);
-      d_u = rows;
-      present = pres;
-      if (mode.train) bank->count(present, /*target=*/true);
-      out.target_misses = nU - present.sum().item<int64_t>();
-    } else {
-      d_u = at::zeros({nU, config.embedding_dim}, at::TensorOptions().device(device));
-      present = at::zeros({nU}, at::TensorOptions().dtype(at::kBool).device(device));
-    }
-    at::Tensor encode, grad;
-    const bool trainable = mode.train && !frozen_;
-    if (trainable) {
-      // Encoder sampling (spec 2.3), drawn per sample: each sample runs its target document's
-      // encoder forward with probability p and backward with q <= p. A document is encoded
-      // once (dedup) when any of its samples drew it, with gradient when any drew the
-      // backward; every sample of it then uses that fresh vector. Documents the bank lacks
-      // are always encoded: there is no other source for them.
-      const double p = bank.is_empty() ? 1.0 : config.encode_forward;
-      at::Tensor r = uniform_like_rng(B, rng, device);
-      auto any_of_doc = [&](const at::Tensor& drawn) {
-        return at::zeros({nU}, drawn.options().dtype(at::kLong)).index_add_(0, b.doc_inverse, drawn.to(at::kLong)).gt(0);
-      };
-      encode = any_of_doc(r.lt(p)).logical_or(present.logical_not());
-      grad = any_of_doc(r.lt(config.encode_backward)).logical_and(encode);
-    } else {
-      encode = mode.encode_missing || bank.is_empty() ? present.logical_not()
-                                                      : at::zeros_like(present);
-      grad = at::zeros_like(present);
-    }
-    t_bank += timer.lap();
-    at::Tensor idx_grad = grad.nonzero().squeeze(1);
-    at::Tensor idx_nograd = encode.logical_and(grad.logical_not()).nonzero().squeeze(1);
-    out.encoded_with_grad = idx_grad.numel();
-    out.encoded = out.encoded_with_grad + idx_nograd.numel();
-    at::Tensor v_grad, v_nograd;
-    if (idx_grad.numel() > 0) v_grad = encode_content(U.index_select(0, idx_grad), docs);
-    if (idx_nograd.numel() > 0) {
-      at::NoGradGuard ng;
-      v_nograd = encode_content(U.index_select(0, idx_nograd), docs);
-    }
-    t_enc += timer.lap();
-    if (v_grad.defined()) d_u = d_u.index_put({idx_grad}, v_grad.to(d_u.scalar_type()));
-    if (v_nograd.defined()) d_u = d_u.index_put({idx_nograd}, v_nograd.to(d_u.scalar_type()));
-    out.d = ops::expand_rows(d_u, b.doc_inverse);
-    // Stop-gradient ablation: the ranker sees the embeddings, the encoders learn from SQDC only.
-    d_rank = config.stop_gradient ? out.d.detach() : out.d;
-    at::Tensor q_rank = config.stop_gradient ? out.q.detach() : out.q;
-    if (!mode.ranking) {
-      out.t_encoder = t_enc;
-      out.t_bank = t_bank;
-      return out;
-    }
-    // Bank write before the history reads: an id encoded in this step is read fresh.
-    at::Tensor enc_idx = encode.nonzero().squeeze(1);
-    const bool write_now = mode.train && !bank.is_empty() && config.fresh_in_batch != "off";
-    if (write_now) bank->write(U.index_select(0, enc_idx), d_u.index_select(0, enc_idx), step);
-    if (mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" && idx_grad.numel() > 0) {
-      fresh_slot_.index_put_({U.index_select(0, idx_grad)}, at::arange(idx_grad.numel(), fresh_slot_.options()));
-    }
-    t_bank += timer.lap();
-    context_parts.push_back(q_rank);
-    at::Tensor request_context = at::cat(context_parts, 1);  // request features + query embedding
-    context_parts.push_back(d_rank);
-    if (config.query_doc_similarity) context_parts.push_back((q_rank * d_rank.to(q_rank.scalar_type())).sum(1, /*keepdim=*/true));
-
-    // Sequences.
-    at::Tensor context = at::cat(context_parts, 1);
-    const at::Tensor& decoder_context = config.decoder.queries_from == "request" ? request_context : context;
-    std::vector<at::Tensor> seq_tokens, sim_feats;
-    std::vector<HyFormerSequence> hy_seqs;
-    // "gradient" freshness passes the ranking gradient into the encoder through the history;
-    // the stop-gradient ablation must not, so there the fresh rows are the detached ones.
-    const bool gradient_fresh = mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" &&
-                                idx_grad.numel() > 0;
-    if (mode.train)
-      for (const auto& sc : config.sequences)
-        if (sc.bank) bank->count(bank->present(b.sequence(sc.name).ids), /*target=*/false);
-    const bool reencode = config.history_source == "encode";
-    for (size_t s = 0; s < config.sequences.size(); ++s) {
-      const auto& sc = config.sequences[s];
-      const auto& seq = b.sequence(sc.name);
-      at::Tensor event_rows;  // history vectors when not (only) read from the bank
-      if (reencode && (sc.bank || sc.similarity)) {
-        // history_source "encode": every event re-encoded, with gradient
-        auto t0 = Clock::now();
-        auto [uniq, inv] = ops::dedup_ids(seq.ids);
-        at::Tensor enc = uniq.numel() > 0 ? encode_content(uniq, docs)
-                                          : at::zeros({0, config.embedding_dim}, d_u.options());
-        event_rows = ops::expand_rows(enc.to(d_u.scalar_type()), inv);
-        t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
-      } else if (!mode.train && mode.encode_missing && (sc.bank || sc.similarity)) {
-        // Evaluation: events the bank lacks (documents newer than the last training step)
-        // are encoded like missing targets are, as an indexer would have before serving.
-        auto [rows, pres] = bank->read(seq.ids);
-        at::Tensor missing = pres.logical_not().nonzero().squeeze(1);
-        if (missing.numel() > 0) {
-          auto t0 = Clock::now();
-          auto [uniq, inv] = ops::dedup_ids(seq.ids.index_select(0, missing));
-          at::Tensor enc = encode_content(uniq, docs).to(rows.scalar_type());
-          rows = rows.index_put({missing}, enc.index_select(0, inv));
-          event_rows = rows;
-          t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
-        }
-      }
-      if (config.stop_gradient && event_rows.defined()) event_rows = event_rows.detach();
-      if (sc.similarity)
-        sim_feats.push_back(similarities[similarity_of[s]]->as<Similarity>()->forward(d_rank, seq, *bank, event_rows));
-      if (!hyformer.is_empty()) {
-        std::vector<at::Tensor> item_parts;
-        at::Tensor mask;
-        if (sc.id_encoder != "none") item_parts.push_back(doc_seq_emb[s]);
-        if (sc.bank) {
-          at::Tensor rows, present;
-          if (event_rows.defined()) {
-            rows = event_rows;
-            present = at::ones({rows.size(0)}, rows.options().dtype(at::kBool));
-          } else {
-            std::tie(rows, present) = bank->read(seq.ids);
-            if (gradient_fresh) apply_fresh_rows(rows, present, seq.ids, fresh_slot_, v_grad);
-          }
-          item_parts.push_back(rows.to(ns_ids.scalar_type()));
-          // A miss: with an ID path the event still says something (its ID embedding), so it
-          // stays, flagged; without one it is masked out of attention and pooling.
-          if (sc.id_encoder != "none") item_parts.push_back(present.to(ns_ids.scalar_type()).unsqueeze(1));
-          else mask = present;
-        }
-        hy_seqs.push_back({at::cat(item_parts, 1), seq.offsets, mask, &seq});
-        continue;
-      }
-      if (decoder_of[s] >= 0) {
-        auto dec = decoders[decoder_of[s]]->as<SequenceDecoder>();
-        at::Tensor tokens = event_rows.defined() ? dec->forward_rows(decoder_context, seq, event_rows, c10::nullopt)
-                            : gradient_fresh     ? dec->forward(decoder_context, seq, *bank, fresh_slot_, v_grad)
-                                                 : dec->forward(decoder_context, seq, *bank);
-        seq_tokens.push_back(tokens.reshape({B, -1}));
-      }
-      if (id_encoder_of[s] >= 0)
-        seq_tokens.push_back(id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(context, seq, doc_seq_emb[s]).reshape({B, -1}));
-    }
-    if (gradient_fresh) fresh_slot_.index_fill_(0, U.index_select(0, idx_grad), -1);
-    if (mode.train && !bank.is_empty() && config.fresh_in_batch == "off") {
-      out.deferred_write_ids = U.index_select(0, enc_idx);
-      out.deferred_write_rows = d_u.index_select(0, enc_idx).detach();
-    }
-    std::vector<at::Tensor> feats{context};
-    for (auto& t : seq_tokens) feats.push_back(t);
-    for (auto& t : sim_feats) feats.push_back(t);
-    if (!hyformer.is_empty()) {
-      std::vector<at::Tensor> ns{context};
-      for (auto& t : sim_feats) ns.push_back(t);
-      out.logits = hyformer(at::cat(ns, 1), hy_seqs);
-    } else {
-      at::Tensor x = at::cat(feats, 1);
-      out.logits = !rankmixer.is_empty() ? rankmixer(x) : mlp(x);
-    }
+TargetPlan LemurModelImpl::plan_targets(const data::Batch& b, const ForwardMode& mode, std::mt19937_64& rng,
+                                        ForwardOutput& out) {
+  const int64_t B = b.size;
+  const at::Tensor& U = b.unique_docs;
+  const int64_t nU = U.numel();
+  out.unique_docs = nU;
+  TargetPlan plan;
+  if (!bank.is_empty()) {
+    auto [rows, pres] = bank->read(U);
+    plan.d_u = rows;
+    plan.present = pres;
+    if (mode.train) bank->count(plan.present, /*target=*/true);
+    out.target_misses = nU - plan.present.sum().item<int64_t>();
   } else {
-    // ID-only models: no content, no bank.
-    at::Tensor context = at::cat(context_parts, 1);
-    std::vector<at::Tensor> feats{context};
-    std::vector<HyFormerSequence> hy_seqs;
-    for (size_t s = 0; s < config.sequences.size(); ++s) {
-      const auto& sc = config.sequences[s];
-      const auto& seq = b.sequence(sc.name);
-      if (!hyformer.is_empty()) {
-        hy_seqs.push_back({doc_seq_emb[s], seq.offsets, at::Tensor(), &seq});
-      } else if (id_encoder_of[s] >= 0) {
-        feats.push_back(id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(context, seq, doc_seq_emb[s]).reshape({B, -1}));
+    plan.d_u = at::zeros({nU, config.embedding_dim}, at::TensorOptions().device(device));
+    plan.present = at::zeros({nU}, at::TensorOptions().dtype(at::kBool).device(device));
+  }
+  const at::Tensor& present = plan.present;
+  if (mode.train && !frozen_) {
+    // Encoder sampling (spec 2.3), drawn per sample: each sample runs its target document's
+    // encoder forward with probability p and backward with q <= p. A document is encoded
+    // once (dedup) when any of its samples drew it, with gradient when any drew the
+    // backward; every sample of it then uses that fresh vector. Documents the bank lacks
+    // are always encoded: there is no other source for them.
+    const double p = bank.is_empty() ? 1.0 : config.encode_forward;
+    at::Tensor r = uniform_like_rng(B, rng, device);
+    auto any_of_doc = [&](const at::Tensor& drawn) {
+      return at::zeros({nU}, drawn.options().dtype(at::kLong)).index_add_(0, b.doc_inverse, drawn.to(at::kLong)).gt(0);
+    };
+    plan.encode = any_of_doc(r.lt(p)).logical_or(present.logical_not());
+    plan.grad = any_of_doc(r.lt(config.encode_backward)).logical_and(plan.encode);
+  } else {
+    plan.encode = mode.encode_missing || bank.is_empty() ? present.logical_not() : at::zeros_like(present);
+    plan.grad = at::zeros_like(present);
+  }
+  return plan;
+}
+
+TargetContent LemurModelImpl::encode_targets(const data::Batch& b, const data::DocumentTable& docs, const TargetPlan& plan,
+                                             ForwardOutput& out) {
+  const at::Tensor& U = b.unique_docs;
+  TargetContent t;
+  t.d_u = plan.d_u;
+  t.idx_grad = plan.grad.nonzero().squeeze(1);
+  at::Tensor idx_nograd = plan.encode.logical_and(plan.grad.logical_not()).nonzero().squeeze(1);
+  t.enc_idx = plan.encode.nonzero().squeeze(1);
+  out.encoded_with_grad = t.idx_grad.numel();
+  out.encoded = out.encoded_with_grad + idx_nograd.numel();
+  at::Tensor v_nograd;
+  if (t.idx_grad.numel() > 0) t.v_grad = encode_content(U.index_select(0, t.idx_grad), docs);
+  if (idx_nograd.numel() > 0) {
+    at::NoGradGuard ng;
+    v_nograd = encode_content(U.index_select(0, idx_nograd), docs);
+  }
+  if (t.v_grad.defined()) t.d_u = t.d_u.index_put({t.idx_grad}, t.v_grad.to(t.d_u.scalar_type()));
+  if (v_nograd.defined()) t.d_u = t.d_u.index_put({idx_nograd}, v_nograd.to(t.d_u.scalar_type()));
+  return t;
+}
+
+void LemurModelImpl::write_targets(const data::Batch& b, const ForwardMode& mode, int64_t step, const TargetContent& t) {
+  // Before the history reads: an id encoded in this step is read fresh.
+  const at::Tensor& U = b.unique_docs;
+  if (mode.train && !bank.is_empty() && config.fresh_in_batch != "off")
+    bank->write(U.index_select(0, t.enc_idx), t.d_u.index_select(0, t.enc_idx), step);
+  if (mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" && t.idx_grad.numel() > 0)
+    fresh_slot_.index_put_({U.index_select(0, t.idx_grad)}, at::arange(t.idx_grad.numel(), fresh_slot_.options()));
+}
+
+SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const data::DocumentTable& docs,
+                                                   const ForwardMode& mode, const SequenceInputs& in, double& t_enc) {
+  const int64_t B = b.size;
+  SequenceFeatures f;
+  const TargetContent& t = in.targets;
+  // "gradient" freshness passes the ranking gradient into the encoder through the history;
+  // the stop-gradient ablation must not, so there the fresh rows are the detached ones.
+  const bool gradient_fresh = mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" &&
+                              t.idx_grad.numel() > 0;
+  if (mode.train)
+    for (const auto& sc : config.sequences)
+      if (sc.bank) bank->count(bank->present(b.sequence(sc.name).ids), /*target=*/false);
+  const bool reencode = config.history_source == "encode";
+  for (size_t s = 0; s < config.sequences.size(); ++s) {
+    const auto& sc = config.sequences[s];
+    const auto& seq = b.sequence(sc.name);
+    at::Tensor event_rows;  // history vectors when not (only) read from the bank
+    if (reencode && (sc.bank || sc.similarity)) {
+      // history_source "encode": every event re-encoded, with gradient
+      auto t0 = Clock::now();
+      auto [uniq, inv] = ops::dedup_ids(seq.ids);
+      at::Tensor enc = uniq.numel() > 0 ? encode_content(uniq, docs) : at::zeros({0, config.embedding_dim}, t.d_u.options());
+      event_rows = ops::expand_rows(enc.to(t.d_u.scalar_type()), inv);
+      t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
+    } else if (!mode.train && mode.encode_missing && (sc.bank || sc.similarity)) {
+      // Evaluation: events the bank lacks (documents newer than the last training step)
+      // are encoded like missing targets are, as an indexer would have before serving.
+      auto [rows, pres] = bank->read(seq.ids);
+      at::Tensor missing = pres.logical_not().nonzero().squeeze(1);
+      if (missing.numel() > 0) {
+        auto t0 = Clock::now();
+        auto [uniq, inv] = ops::dedup_ids(seq.ids.index_select(0, missing));
+        at::Tensor enc = encode_content(uniq, docs).to(rows.scalar_type());
+        rows = rows.index_put({missing}, enc.index_select(0, inv));
+        event_rows = rows;
+        t_enc += std::chrono::duration<double>(Clock::now() - t0).count();
       }
     }
-    if (!hyformer.is_empty()) out.logits = hyformer(context, hy_seqs);
-    else {
-      at::Tensor x = at::cat(feats, 1);
-      out.logits = !rankmixer.is_empty() ? rankmixer(x) : mlp(x);
+    if (config.stop_gradient && event_rows.defined()) event_rows = event_rows.detach();
+    if (sc.similarity)
+      f.similarity.push_back(similarities[similarity_of[s]]->as<Similarity>()->forward(in.d_rank, seq, *bank, event_rows));
+    if (!hyformer.is_empty()) {
+      std::vector<at::Tensor> item_parts;
+      at::Tensor mask;
+      if (sc.id_encoder != "none") item_parts.push_back(in.ids.doc_seq_emb[s]);
+      if (sc.bank) {
+        at::Tensor rows, present;
+        if (event_rows.defined()) {
+          rows = event_rows;
+          present = at::ones({rows.size(0)}, rows.options().dtype(at::kBool));
+        } else {
+          std::tie(rows, present) = bank->read(seq.ids);
+          if (gradient_fresh) apply_fresh_rows(rows, present, seq.ids, fresh_slot_, t.v_grad);
+        }
+        item_parts.push_back(rows.to(in.ids.ns_ids.scalar_type()));
+        // A miss: with an ID path the event still says something (its ID embedding), so it
+        // stays, flagged; without one it is masked out of attention and pooling.
+        if (sc.id_encoder != "none") item_parts.push_back(present.to(in.ids.ns_ids.scalar_type()).unsqueeze(1));
+        else mask = present;
+      }
+      f.hyformer.push_back({at::cat(item_parts, 1), seq.offsets, mask, &seq});
+      continue;
     }
+    if (decoder_of[s] >= 0) {
+      auto dec = decoders[decoder_of[s]]->as<SequenceDecoder>();
+      at::Tensor tokens = event_rows.defined() ? dec->forward_rows(in.decoder_context, seq, event_rows, c10::nullopt)
+                          : gradient_fresh     ? dec->forward(in.decoder_context, seq, *bank, fresh_slot_, t.v_grad)
+                                               : dec->forward(in.decoder_context, seq, *bank);
+      f.tokens.push_back(tokens.reshape({B, -1}));
+    }
+    if (id_encoder_of[s] >= 0)
+      f.tokens.push_back(
+          id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(in.context, seq, in.ids.doc_seq_emb[s]).reshape({B, -1}));
   }
+  if (gradient_fresh) fresh_slot_.index_fill_(0, b.unique_docs.index_select(0, t.idx_grad), -1);
+  return f;
+}
+
+at::Tensor LemurModelImpl::rank(const at::Tensor& context, const SequenceFeatures& f) {
+  if (!hyformer.is_empty()) {
+    std::vector<at::Tensor> ns{context};
+    for (auto& t : f.similarity) ns.push_back(t);
+    return hyformer(at::cat(ns, 1), f.hyformer);
+  }
+  std::vector<at::Tensor> feats{context};
+  for (auto& t : f.tokens) feats.push_back(t);
+  for (auto& t : f.similarity) feats.push_back(t);
+  at::Tensor x = at::cat(feats, 1);
+  return !rankmixer.is_empty() ? rankmixer(x) : mlp(x);
+}
+
+at::Tensor LemurModelImpl::rank_ids_only(const data::Batch& b, const IdFeatures& ids) {
+  // ID-only models: no content, no bank.
+  const int64_t B = b.size;
+  at::Tensor context = at::cat({ids.ns_ids, ids.dense}, 1);
+  SequenceFeatures f;
+  for (size_t s = 0; s < config.sequences.size(); ++s) {
+    const auto& seq = b.sequence(config.sequences[s].name);
+    if (!hyformer.is_empty()) f.hyformer.push_back({ids.doc_seq_emb[s], seq.offsets, at::Tensor(), &seq});
+    else if (id_encoder_of[s] >= 0)
+      f.tokens.push_back(id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(context, seq, ids.doc_seq_emb[s]).reshape({B, -1}));
+  }
+  return rank(context, f);
+}
+
+ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::DocumentTable& docs, const ForwardMode& mode,
+                                      int64_t step, std::mt19937_64& rng) {
+  ForwardOutput out;
+  PhaseTimer timer(device);
+  double t_enc = 0, t_bank = 0;
+  const IdFeatures ids = id_features(b, mode.train, rng);
+  if (!config.uses_content()) {
+    out.logits = rank_ids_only(b, ids);
+    out.t_backbone = timer.lap();
+    return out;
+  }
+
+  // Query and target-document embeddings: bank rows, fresh encodings where sampled or missing.
+  out.q = query_embedding(b, ids.ns_ids, ids.dense, mode.train);
+  const TargetPlan plan = plan_targets(b, mode, rng, out);
+  t_bank += timer.lap();
+  const TargetContent targets = encode_targets(b, docs, plan, out);
+  t_enc += timer.lap();
+  out.d = ops::expand_rows(targets.d_u, b.doc_inverse);
+  // Stop-gradient ablation: the ranker sees the embeddings, the encoders learn from SQDC only.
+  at::Tensor d_rank = config.stop_gradient ? out.d.detach() : out.d;
+  at::Tensor q_rank = config.stop_gradient ? out.q.detach() : out.q;
+  if (!mode.ranking) {
+    out.t_encoder = t_enc;
+    out.t_bank = t_bank;
+    return out;
+  }
+  write_targets(b, mode, step, targets);
+  t_bank += timer.lap();
+
+  // The context every sequence module reads: request features, query, target, their cosine.
+  std::vector<at::Tensor> context_parts{ids.ns_ids, ids.dense, q_rank};
+  at::Tensor request_context = at::cat(context_parts, 1);  // request features + query embedding
+  context_parts.push_back(d_rank);
+  if (config.query_doc_similarity) context_parts.push_back((q_rank * d_rank.to(q_rank.scalar_type())).sum(1, /*keepdim=*/true));
+  at::Tensor context = at::cat(context_parts, 1);
+  const at::Tensor& decoder_context = config.decoder.queries_from == "request" ? request_context : context;
+
+  const SequenceFeatures seqs = sequence_features(b, docs, mode, {ids, targets, context, decoder_context, d_rank}, t_enc);
+  if (mode.train && !bank.is_empty() && config.fresh_in_batch == "off") {
+    out.deferred_write_ids = b.unique_docs.index_select(0, targets.enc_idx);
+    out.deferred_write_rows = targets.d_u.index_select(0, targets.enc_idx).detach();
+  }
+  out.logits = rank(context, seqs);
   out.t_backbone = timer.lap();
   out.t_encoder = t_enc;
   out.t_bank = t_bank;

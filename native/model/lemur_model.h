@@ -37,6 +37,35 @@ struct ForwardOutput {
   double t_encoder = 0, t_bank = 0, t_backbone = 0;  // seconds
 };
 
+// What the stages of one forward pass hand each other (lemur_model.cpp, "stage by stage").
+struct IdFeatures {
+  at::Tensor ns_ids;                     // [B, ns_id_dim] non-sequential ID embeddings, concatenated
+  at::Tensor dense;                      // [B, dense] request features
+  std::vector<at::Tensor> doc_seq_emb;   // per sequence: ID embeddings of its events (ID path only)
+};
+struct TargetPlan {                      // the batch's unique documents before encoding
+  at::Tensor d_u;                        // [U, e] bank rows (zeros where missing)
+  at::Tensor present;                    // [U] bool: in the bank
+  at::Tensor encode, grad;               // [U] bool: encode this step, with gradient
+};
+struct TargetContent {                   // after encoding
+  at::Tensor d_u;                        // [U, e] bank rows with this step's encodings put in
+  at::Tensor enc_idx, idx_grad;          // positions in U encoded (with gradient)
+  at::Tensor v_grad;                     // [idx_grad, e] the encodings with gradient
+};
+struct SequenceInputs {
+  const IdFeatures& ids;
+  const TargetContent& targets;
+  const at::Tensor& context;             // request + query + target (+ cosine)
+  const at::Tensor& decoder_context;     // what the sequence decoders' queries come from
+  const at::Tensor& d_rank;              // the target embedding the ranker sees
+};
+struct SequenceFeatures {
+  std::vector<at::Tensor> tokens;        // [B, *] per sequence module (decoders, ID encoders)
+  std::vector<at::Tensor> similarity;    // [B, *] similarity features
+  std::vector<HyFormerSequence> hyformer;  // HyFormer's per-sequence inputs
+};
+
 struct LemurModelImpl : torch::nn::Module {
   explicit LemurModelImpl(const ModelConfig& config);
 
@@ -77,6 +106,15 @@ struct LemurModelImpl : torch::nn::Module {
   at::Tensor query_embedding(const data::Batch& b, const at::Tensor& ns_ids, const at::Tensor& dense, bool train);
   at::Tensor encode_content(const at::Tensor& ids, const data::DocumentTable& docs);
   int64_t ns_id_dim() const;
+  // The stages of forward().
+  IdFeatures id_features(const data::Batch& b, bool train, std::mt19937_64& rng);
+  TargetPlan plan_targets(const data::Batch& b, const ForwardMode& mode, std::mt19937_64& rng, ForwardOutput& out);
+  TargetContent encode_targets(const data::Batch& b, const data::DocumentTable& docs, const TargetPlan& plan, ForwardOutput& out);
+  void write_targets(const data::Batch& b, const ForwardMode& mode, int64_t step, const TargetContent& t);
+  SequenceFeatures sequence_features(const data::Batch& b, const data::DocumentTable& docs, const ForwardMode& mode,
+                                     const SequenceInputs& in, double& t_enc);
+  at::Tensor rank(const at::Tensor& context, const SequenceFeatures& f);
+  at::Tensor rank_ids_only(const data::Batch& b, const IdFeatures& ids);
   bool frozen_ = false;
   at::Tensor fresh_slot_;  // [num_documents] int64, -1 except during a "gradient"-freshness step
 };

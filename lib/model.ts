@@ -22,6 +22,7 @@ import {
 } from './checkpoint.js';
 import { resolveConfig, show, validateConfig, type EarlyStoppingConfig, type LemurConfig, type LemurConfigInput, type SelectionMetric, type SequenceConfig } from './config.js';
 import type { DocumentColumns, SampleColumns } from './data/columns.js';
+import { distributedFromEnv, resolveDistributed, trainingFingerprint, type DistributedOptions, type ResolvedDistributed } from './distributed.js';
 import { AbortError, ConfigError, LemurError } from './errors.js';
 import { info } from './info.js';
 import { rankingMetrics, retrievalMetrics, undefinedMetrics, type RankingMetrics } from './metrics.js';
@@ -60,6 +61,8 @@ export interface StepTimes {
   bank: number;
   backbone: number;
   backward: number;
+  /** Data-parallel: the gradient, ID-row and bank exchanges between ranks after backward. */
+  communication: number;
   optimizer: number;
   total: number;
 }
@@ -251,6 +254,9 @@ interface NativeModel {
   documentEmbeddings(ids: BigInt64Array, fromBank: boolean): Promise<NativeTensor>;
   save(path: string): Promise<void>;
   load(path: string): Promise<void>;
+  joinGroup(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; fingerprint: string }): Promise<void>;
+  barrier(what: string): Promise<void>;
+  traffic(reset: boolean): Promise<Record<string, number>>;
   readonly step: number;
   readonly pretrainSteps: number;
 }
@@ -360,7 +366,7 @@ function checkDevice(config: LemurConfig): void {
 }
 
 /** Zeroed step-time sums. */
-const noTimes = (): StepTimes => ({ data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, optimizer: 0, total: 0 });
+const noTimes = (): StepTimes => ({ data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, communication: 0, optimizer: 0, total: 0 });
 
 /** Sums of one progress window. */
 interface Window {
@@ -469,6 +475,8 @@ export class Lemur extends EventEmitter {
   private readonly sequences: ResolvedSequence[];
   /** The operation running on this model, if any (one at a time). */
   private running?: { what: string; since: number };
+  /** Set by joinGroup(): this process is one rank of a data-parallel job. */
+  distributed?: ResolvedDistributed;
 
   private constructor(
     readonly config: LemurConfig,
@@ -509,7 +517,45 @@ export class Lemur extends EventEmitter {
   batchesPerEpoch(split = 'train'): number {
     const rows = this.dataset.splits[split]?.rows;
     if (rows === undefined) throw new LemurError(`the dataset has no split '${split}'`);
-    return Math.ceil(rows / this.config.train.batchSize);
+    const bs = this.config.train.batchSize;
+    const rest = rows % bs;
+    // data-parallel: a last batch with fewer rows than ranks is dropped (every rank needs one)
+    return Math.ceil(rows / bs) - (this.distributed && rest > 0 && rest < this.distributed.worldSize ? 1 : 0);
+  }
+
+  /**
+   * Joins a data-parallel job (see DistributedOptions; `'env'` reads torchrun's variables).
+   * Every rank must call it, with the same configuration and dataset (checked), before
+   * fit(). From then on each rank trains on its shard of every global batch of
+   * train.batchSize rows, gradients are averaged, ID-table rows and bank writes are merged, so
+   * all ranks hold the same model after every step; rank 0 alone writes checkpoints.
+   * A world of size 1 is a plain run.
+   */
+  async joinGroup(options: DistributedOptions | 'env' = 'env'): Promise<ResolvedDistributed> {
+    const d = options === 'env' ? distributedFromEnv() : resolveDistributed(options);
+    if (!d) throw new LemurError('joinGroup(\'env\'): WORLD_SIZE is not set (start the workers with lemur train --nproc N or torchrun, or pass the options)');
+    if (this.distributed) throw new LemurError(`this model already joined a group as rank ${this.distributed.rank} of ${this.distributed.worldSize}`);
+    if (d.worldSize > 1 && info().build.distributed !== 'gloo')
+      throw new LemurError('distributed training needs c10d\'s Gloo backend, which this build of lemur lacks (the gloo headers were missing at build time): apt-get install -y libgloo-dev, then npm rebuild lemur --build-from-source');
+    if (this.config.train.batchSize < d.worldSize)
+      throw new ConfigError('train.batchSize', `${this.config.train.batchSize} is smaller than the world size ${d.worldSize}: every rank needs rows of each batch`);
+    await this.exclusive('joinGroup()', () =>
+      this.model.joinGroup({
+        rank: d.rank,
+        worldSize: d.worldSize,
+        masterAddr: d.masterAddr,
+        masterPort: d.masterPort,
+        timeoutMs: Math.round(d.timeoutSeconds * 1000),
+        fingerprint: trainingFingerprint({ config: this.config, position: this.position, pretrainPosition: this.pretrainPosition }, this.dataset.manifest),
+      }),
+    );
+    this.distributed = d;
+    return d;
+  }
+
+  /** Bytes this rank sent to the others since the last reset, by kind (dense, tables, bank, sqdc, ...). */
+  async traffic(options: { reset?: boolean } = {}): Promise<Record<string, number>> {
+    return this.exclusive('traffic()', () => this.model.traffic(options.reset ?? false));
   }
 
   /**
@@ -550,8 +596,10 @@ export class Lemur extends EventEmitter {
     return s;
   }
 
-  private loader(split: string, options: { shuffle: boolean; batchSize: number; seed?: number; epoch?: number; startBatch?: number }): NativeLoader {
+  private loader(split: string, options: { shuffle: boolean; batchSize: number; seed?: number; epoch?: number; startBatch?: number; sharded?: boolean }): NativeLoader {
+    const shard = options.sharded && this.distributed ? { shardRank: this.distributed.rank, shardCount: this.distributed.worldSize } : {};
     return new (native().Loader as NativeCtor<NativeLoader>)(this.samplesOf(split), {
+      ...shard,
       batchSize: options.batchSize,
       shuffle: options.shuffle,
       seed: options.seed ?? this.config.seed,
@@ -630,7 +678,7 @@ export class Lemur extends EventEmitter {
     const rankingLeft = () => (stopped() ? 0 : Math.min(Math.max(0, (targetEpochs - this.position.epoch) * perEpoch - this.position.batch), maxSteps - result.steps));
     const plannedSteps = pretrainLeft + rankingLeft();
     const bestDir = es?.restoreBest ? (options.checkpoint ? join(options.checkpoint.dir, 'best') : await mkdtemp(join(tmpdir(), 'lemur-best-'))) : undefined;
-    const temporaryBest = bestDir !== undefined && !options.checkpoint;
+    const temporaryBest = bestDir !== undefined && !options.checkpoint;  // per rank when distributed
     const saveCheckpoint = () => (options.checkpoint ? this.saveNow(options.checkpoint.dir, { keep: options.checkpoint.keep }) : Promise.resolve(undefined));
     const abort = async () => {
       await saveCheckpoint();
@@ -653,6 +701,7 @@ export class Lemur extends EventEmitter {
         seed: phase === 'pretrain' ? this.config.seed + 7919 : this.config.seed,
         epoch: pos.epoch,
         startBatch: pos.batch,
+        sharded: true,
       });
       let w = newWindow();
       try {
@@ -714,7 +763,7 @@ export class Lemur extends EventEmitter {
         const state = this.selection!;
         const improved = recordSelection(state, es!, { step: this.step, epoch: this.position.epoch, value: selectionValue(es!.metric, ev.all) }, this.position);
         result.evaluations.push(ev);
-        if (improved && bestDir) await this.saveNow(bestDir, { keep: 1 });
+        if (improved && bestDir) await this.saveNow(bestDir, { keep: 1, everyRank: temporaryBest });
         this.emit('selection', { ...state.history.at(-1)!, improved, best: state.best, sinceBest: state.sinceBest, stoppedAt: state.stoppedAt });
       };
       await runPhase('train', rankingLeft, async () => {
@@ -907,7 +956,21 @@ export class Lemur extends EventEmitter {
     return this.exclusive('save()', () => this.saveNow(dir, options));
   }
 
-  private async saveNow(dir: string, options: { keep?: number }): Promise<string> {
+  private async saveNow(dir: string, options: { keep?: number; everyRank?: boolean }): Promise<string> {
+    // Data-parallel: the state is the same on every rank, so rank 0 alone writes (into a
+    // folder every rank can read for resumes across machines) and the others wait for it.
+    // everyRank: each rank writes its own copy (early stopping's private best).
+    const d = this.distributed && this.distributed.worldSize > 1 && !options.everyRank ? this.distributed : undefined;
+    if (d && d.rank !== 0) {
+      await this.model.barrier('checkpoint');
+      return join(dir, this.step === 0 && this.pretrainStep > 0 && this.pretrainStep < this.config.twoStage.pretrainSteps ? checkpointName(this.pretrainStep, 'pretrain') : checkpointName(this.step));
+    }
+    const path = await this.writeCheckpointNow(dir, options);
+    if (d) await this.model.barrier('checkpoint');
+    return path;
+  }
+
+  private async writeCheckpointNow(dir: string, options: { keep?: number }): Promise<string> {
     const meta: CheckpointMeta = {
       format: 'lemur-checkpoint',
       version: 1,

@@ -75,7 +75,8 @@ export interface NativeQueue {
 
 export interface NativeInfo {
   torch: { version: string; source: string; library: string; cxx11Abi: boolean; cuda: boolean };
-  build: { cudaKernels: boolean; cudaKernelsCompiled: boolean; cudaArchs: string; builtAt: string };
+  /** distributed: "gloo" when c10d's Gloo backend was found at build time (multi-process training), else "none". */
+  build: { cudaKernels: boolean; cudaKernelsCompiled: boolean; cudaArchs: string; builtAt: string; distributed: "gloo" | "none" };
   threads: {
     cores: number;
     intraOp: number;

@@ -143,6 +143,8 @@ LoaderObject::LoaderObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Lo
     opt.start_batch = o.integer("startBatch", 0);
     opt.drop_last = o.boolean("dropLast", false);
     opt.prefetch = o.integer("prefetch", 4);
+    opt.shard_rank = o.integer("shardRank", 0);
+    opt.shard_count = o.integer("shardCount", 1);
     if (o.has("views"))
       for (auto& v : o.objects("views"))
         opt.views.push_back({v.string("name"), v.string("column"), v.integer("maxLength", 0), v.boolean("action", false),

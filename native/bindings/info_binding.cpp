@@ -3,6 +3,8 @@
 #include <ATen/Version.h>
 #include <torch/cuda.h>
 
+#include "dist/process_group.h"
+
 #include "bindings/bindings.h"
 #include "core/js_error.h"
 #include "core/allocator.h"
@@ -40,6 +42,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
               Napi::Boolean::New(env, std::string(LEMUR_BUILD_CUDA_COMPILED) == "ON"));
     build.Set("cudaArchs", LEMUR_BUILD_CUDA_ARCHS);
     build.Set("builtAt", LEMUR_BUILD_TIME);
+    build.Set("distributed", Napi::String::New(env, dist::available() ? "gloo" : "none"));
     o.Set("build", build);
 
     ThreadSettings ts = thread_settings();

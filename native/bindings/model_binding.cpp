@@ -142,6 +142,7 @@ Napi::Object step_stats_to_js(Napi::Env env, const model::StepStats& s) {
   t.Set("backbone", s.t_backbone);
   t.Set("backward", s.t_backward);
   t.Set("optimizer", s.t_optimizer);
+  t.Set("communication", s.t_communication);
   t.Set("total", s.t_total);
   o.Set("seconds", t);
   return o;
@@ -162,6 +163,9 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
                                       InstanceMethod<&ModelObject::Save>("save"),
                                       InstanceMethod<&ModelObject::Load>("load"),
                                       InstanceMethod<&ModelObject::Trace>("trace"),
+                                      InstanceMethod<&ModelObject::JoinGroup>("joinGroup"),
+                                      InstanceMethod<&ModelObject::Barrier>("barrier"),
+                                      InstanceMethod<&ModelObject::Traffic>("traffic"),
                                       InstanceAccessor<&ModelObject::Step>("step"),
                                       InstanceAccessor<&ModelObject::PretrainSteps>("pretrainSteps")}));
   }
@@ -344,6 +348,56 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
             state->pretrain_steps = state->get().pretrain_step_count();
           },
           [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    });
+  }
+
+  // joinGroup({ rank, worldSize, masterAddr, masterPort, timeoutMs, fingerprint }): the
+  // rendezvous runs on the model's executor, so the event loop stays free while ranks meet.
+  Napi::Value JoinGroup(const Napi::CallbackInfo& info) {
+    return js_call(info.Env(), [&]() -> Napi::Value {
+      if (info.Length() < 1 || !info[0].IsObject()) throw UserError("joinGroup(options): options must be an object");
+      JsObject o(info[0].As<Napi::Object>(), "distributed");
+      dist::GroupOptions g;
+      g.rank = static_cast<int>(o.integer("rank"));
+      g.world_size = static_cast<int>(o.integer("worldSize"));
+      g.master_addr = o.string("masterAddr");
+      g.master_port = static_cast<int>(o.integer("masterPort"));
+      g.timeout = std::chrono::milliseconds(o.integer("timeoutMs"));
+      std::string fingerprint = o.string("fingerprint");
+      auto state = state_;
+      return queue(info, "joinGroup", [state, g, fingerprint] { state->get().join_group(g, fingerprint); },
+                   [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    });
+  }
+
+  Napi::Value Barrier(const Napi::CallbackInfo& info) {
+    return js_call(info.Env(), [&]() -> Napi::Value {
+      std::string what = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "barrier";
+      auto state = state_;
+      return queue(info, "barrier", [state, what] { state->get().barrier(what); },
+                   [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    });
+  }
+
+  // traffic(reset) -> { [kind]: bytes this rank sent } since the last reset
+  Napi::Value Traffic(const Napi::CallbackInfo& info) {
+    return js_call(info.Env(), [&]() -> Napi::Value {
+      bool reset = info.Length() > 0 && info[0].ToBoolean().Value();
+      auto state = state_;
+      auto out = std::make_shared<std::map<std::string, double>>();
+      return queue(
+          info, "traffic",
+          [state, out, reset] {
+            auto* g = state->get().group();
+            if (!g) return;
+            *out = g->bytes_sent();
+            if (reset) g->reset_bytes();
+          },
+          [out](Napi::Env e) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(e);
+            for (auto& [k, v] : *out) o.Set(k, v);
+            return o;
+          });
     });
   }
 

@@ -16,6 +16,7 @@ Batch Batch::to(const at::Device& device) const {
   if (device.is_cpu()) return *this;
   Batch b;
   b.size = size;
+  b.global_size = global_size;
   b.rows = rows;  // stays on the host: it only maps outputs back to dataset rows
   b.label = move(label, device);
   b.doc = move(doc, device);

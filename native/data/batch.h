@@ -18,6 +18,7 @@ struct SequenceBatch {
 
 struct Batch {
   int64_t size = 0;
+  int64_t global_size = 0;  // rows of the global batch this one is a shard of (= size unsharded)
   at::Tensor rows;          // [B] int64: the samples' row numbers in their split
   at::Tensor label;         // [B] float32
   at::Tensor doc;           // [B] int64 candidate document index

@@ -50,9 +50,17 @@ BatchLoader::BatchLoader(std::shared_ptr<const SampleTable> table, LoaderOptions
     if (v.age && !col.age.defined())
       throw UserError("sequence '" + v.name + "': column 'seq." + v.column + ".age' is not in the dataset");
   }
+  if (options_.shard_count < 1 || options_.shard_rank < 0 || options_.shard_rank >= options_.shard_count)
+    throw UserError("loader: shard " + std::to_string(options_.shard_rank) + " of " +
+                    std::to_string(options_.shard_count) + " is not a valid shard");
+  if (options_.batch_size < options_.shard_count)
+    throw UserError("loader: batchSize " + std::to_string(options_.batch_size) + " is smaller than the " +
+                    std::to_string(options_.shard_count) + " ranks that share each batch");
   const int64_t rows = table_->rows;
   batches_per_epoch_ = options_.drop_last ? rows / options_.batch_size
                                           : (rows + options_.batch_size - 1) / options_.batch_size;
+  if (!options_.drop_last && rows % options_.batch_size != 0 && rows % options_.batch_size < options_.shard_count)
+    --batches_per_epoch_;  // the last batch cannot give every rank a row
   if (batches_per_epoch_ == 0)
     throw UserError("loader: the split has " + std::to_string(rows) + " rows, fewer than one batch of " +
                     std::to_string(options_.batch_size) + " (with dropLast)");
@@ -90,10 +98,12 @@ void BatchLoader::produce() {
       if (b == batches_per_epoch_) {
         item.end_of_epoch = true;
       } else {
-        const int64_t lo = b * bs, hi = std::min(rows, lo + bs);
-        std::vector<int64_t> idx(order.begin() + lo, order.begin() + hi);
+        const int64_t lo = b * bs, hi = std::min(rows, lo + bs), n = hi - lo;
+        const int64_t r = options_.shard_rank, k = options_.shard_count;
+        std::vector<int64_t> idx(order.begin() + lo + r * n / k, order.begin() + lo + (r + 1) * n / k);
         try {
           item.batch = assemble(*table_, idx, options_.views);
+          item.batch.global_size = n;
         } catch (...) {
           item.error = describe_current_exception();
         }
@@ -149,6 +159,7 @@ Batch BatchLoader::assemble(const SampleTable& t, const std::vector<int64_t>& ro
   const int64_t B = static_cast<int64_t>(rows.size());
   Batch b;
   b.size = B;
+  b.global_size = B;
   b.rows = at::empty({B}, at::kLong);
   std::copy(rows.begin(), rows.end(), b.rows.data_ptr<int64_t>());
   b.label = gather_1d<float, float>(t.label, rows, at::kFloat);

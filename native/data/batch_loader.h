@@ -32,6 +32,10 @@ struct LoaderOptions {
   int64_t start_batch = 0;  // resume inside the first epoch
   bool drop_last = false;
   int64_t prefetch = 4;
+  // Data-parallel shard: of every global batch of batch_size rows, rank r of n keeps rows
+  // [floor(r B / n), floor((r+1) B / n)): disjoint, deterministic, and every rank takes the
+  // same number of steps (a final batch with fewer rows than ranks is dropped on all ranks).
+  int64_t shard_rank = 0, shard_count = 1;
   std::vector<SequenceView> views;
 };
 

@@ -54,19 +54,30 @@ std::vector<at::Tensor> EmbeddingTablesImpl::lookup(int table, const std::vector
 at::Tensor EmbeddingTablesImpl::grad_square_sum() const {
   at::Tensor sum;
   for (const auto& t : touched_) {
-    if (!t.leaf.grad().defined()) continue;
-    at::Tensor s = t.leaf.grad().to(at::kDouble).pow(2).sum();
+    if (!t.gradient().defined()) continue;
+    at::Tensor s = t.gradient().to(at::kDouble).pow(2).sum();
     sum = sum.defined() ? sum + s : s;
   }
   return sum;
+}
+
+std::vector<EmbeddingTablesImpl::TouchedRows> EmbeddingTablesImpl::touched_rows() const {
+  std::vector<TouchedRows> out;
+  for (const auto& t : touched_) out.push_back({t.table, t.unique, t.gradient()});
+  return out;
+}
+
+void EmbeddingTablesImpl::replace_touched(std::vector<TouchedRows> rows) {
+  touched_.clear();
+  for (auto& r : rows) touched_.push_back({r.table, r.unique, at::Tensor(), r.grad});
 }
 
 void EmbeddingTablesImpl::sparse_step(double lr_scale) {
   at::NoGradGuard no_grad;
   const double lr = optim_.lr * lr_scale;
   for (auto& t : touched_) {
-    if (!t.leaf.grad().defined()) continue;
-    at::Tensor g = t.leaf.grad().to(at::kFloat);
+    if (!t.gradient().defined()) continue;
+    at::Tensor g = t.gradient().to(at::kFloat);
     at::Tensor& w = weights_[t.table];
     at::Tensor& v = state_v_[t.table];
     trained_[t.table].index_fill_(0, t.unique, 1);

@@ -41,12 +41,25 @@ struct EmbeddingTablesImpl : torch::nn::Module {
   const at::Tensor& weight(int table) const { return weights_[table]; }
   int num_tables() const { return static_cast<int>(weights_.size()); }
 
+  // The rows touched since the last sparse_step and their gradients (undefined: none), in
+  // lookup order; replace_touched() swaps in other gradients for them (data-parallel
+  // training sums the ranks' rows before the row-wise optimizer runs).
+  struct TouchedRows {
+    int table;
+    at::Tensor unique;  // [U] int64 rows
+    at::Tensor grad;    // [U, dim] float32, or undefined
+  };
+  std::vector<TouchedRows> touched_rows() const;
+  void replace_touched(std::vector<TouchedRows> rows);
+
  private:
   at::Tensor hash(int table, const at::Tensor& ids) const;
   struct Touched {
     int table;
     at::Tensor unique;  // [U] rows
     at::Tensor leaf;    // [U, dim] requires grad
+    at::Tensor grad;    // set by replace_touched: used instead of leaf.grad()
+    const at::Tensor& gradient() const { return grad.defined() ? grad : leaf.grad(); }
   };
   int64_t dim_;
   SparseOptimConfig optim_;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/js_error.h"
+#include "dist/data_parallel.h"
 #include "ops/expand_rows/expand_rows.h"
 
 #ifdef LEMUR_WITH_CUDA
@@ -353,8 +354,11 @@ TargetContent LemurModelImpl::encode_targets(const data::Batch& b, const data::D
 void LemurModelImpl::write_targets(const data::Batch& b, const ForwardMode& mode, int64_t step, const TargetContent& t) {
   // Before the history reads: an id encoded in this step is read fresh.
   const at::Tensor& U = b.unique_docs;
-  if (mode.train && !bank.is_empty() && config.fresh_in_batch != "off")
-    bank->write(U.index_select(0, t.enc_idx), t.d_u.index_select(0, t.enc_idx), step);
+  if (mode.train && !bank.is_empty() && config.fresh_in_batch != "off") {
+    at::Tensor ids = U.index_select(0, t.enc_idx), rows = t.d_u.index_select(0, t.enc_idx);
+    if (group) dist::write_bank_everywhere(*group, *bank, ids, rows, step);  // other ranks' targets read fresh too
+    else bank->write(ids, rows, step);
+  }
   if (mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" && t.idx_grad.numel() > 0)
     fresh_slot_.index_put_({U.index_select(0, t.idx_grad)}, at::arange(t.idx_grad.numel(), fresh_slot_.options()));
 }

@@ -19,6 +19,10 @@
 #include "model/sequence_modules.h"
 #include "model/text_encoder.h"
 
+namespace lemur::dist {
+class ProcessGroup;
+}
+
 namespace lemur::model {
 
 struct ForwardMode {
@@ -87,6 +91,8 @@ struct LemurModelImpl : torch::nn::Module {
 
   ModelConfig config;
   at::Device device;
+  // Data-parallel training: this step's bank writes go to every rank (set by the Trainer).
+  dist::ProcessGroup* group = nullptr;
   EmbeddingTables tables{nullptr};
   int t_user = -1, t_doc = -1;
   std::vector<int> t_cat, t_doc_cat;

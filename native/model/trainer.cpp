@@ -12,6 +12,8 @@
 
 #include "core/allocator.h"
 #include "core/js_error.h"
+#include "dist/all_gather_autograd.h"
+#include "dist/data_parallel.h"
 #include "model/losses.h"
 
 #ifdef LEMUR_WITH_CUDA
@@ -99,6 +101,31 @@ void Trainer::build_optimizer() {
   clip_params_ = model_->parameters();
 }
 
+void Trainer::join_group(const dist::GroupOptions& options, const std::string& fingerprint) {
+  if (group_) throw UserError("distributed: this model already joined a group (rank " + std::to_string(group_->rank()) + ")");
+  auto group = std::make_shared<dist::ProcessGroup>(options);
+  const int64_t mine = static_cast<int64_t>(std::hash<std::string>{}(fingerprint) & 0x7FFFFFFFFFFFFFFFLL);
+  std::vector<int64_t> all = group->allgather_values({mine, step_, pretrain_step_}, "start-up");
+  for (int r = 0; r < group->world_size(); ++r) {
+    if (all[r * 3] != all[0])
+      throw UserError("distributed: rank " + std::to_string(r) + "'s configuration or dataset differs from rank 0's "
+                      "(fingerprints " + std::to_string(all[r * 3]) + " and " + std::to_string(all[0]) +
+                      "): every rank must train the same model on the same dataset");
+    if (all[r * 3 + 1] != all[1] || all[r * 3 + 2] != all[2])
+      throw UserError("distributed: rank " + std::to_string(r) + " is at step " + std::to_string(all[r * 3 + 1]) +
+                      " (pre-training " + std::to_string(all[r * 3 + 2]) + "), rank 0 at step " + std::to_string(all[1]) +
+                      " (pre-training " + std::to_string(all[2]) + "): resume every rank from the same checkpoint");
+  }
+  dist::broadcast_module(*group, *model_);
+  group_ = std::move(group);
+  model_->group = group_->world_size() > 1 ? group_.get() : nullptr;
+  group_->set_step(step_ + pretrain_step_);
+}
+
+void Trainer::barrier(const std::string& what) {
+  if (group_) group_->barrier(what);
+}
+
 double Trainer::learning_rate_scale(int64_t step) const {
   const int64_t w = config_.optim.warmup_steps;
   return w > 0 ? std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(w)) : 1.0;
@@ -145,7 +172,9 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   model_->train();
   auto rng = rng_for_step(1);
   // torch's own generator (dropout) drawn from (seed, step) too: resumed runs stay exact
-  torch::manual_seed(rng_for_step(4)());
+  torch::manual_seed(rng_for_step(4)() + (group_ ? static_cast<uint64_t>(group_->rank()) : 0));
+  dist::ProcessGroup* dp = group_ && group_->world_size() > 1 ? group_.get() : nullptr;
+  if (dp) dp->set_step(step_ + pretrain_step_);
   const int64_t phase_step = pretrain ? pretrain_step_ : step_;
 
   ForwardOutput out;
@@ -154,13 +183,24 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
     AutocastScope autocast(config_.bf16 && dev.is_cuda());
     out = model_->forward(b, *documents_, ForwardMode{true, !pretrain, true}, step_, rng);
     const bool with_sqdc = out.q.defined() && (pretrain || config_.loss.sqdc_weight > 0) && !model_->encoders_frozen();
-    if (with_sqdc)
+    if (with_sqdc && dp) {
+      // Global negatives: the whole world's batch in one contrast, the same on every rank.
+      at::Tensor q_all = dist::all_gather_with_grad(*dp, out.q, "sqdc");
+      at::Tensor d_all = dist::all_gather_with_grad(*dp, out.d, "sqdc");
+      at::Tensor label_all = dp->allgather_rows(b.label, nullptr, "sqdc").to(dev);
+      at::Tensor query_all = dp->allgather_rows(b.query, nullptr, "sqdc").to(dev);
+      sqdc = sqdc_loss(q_all, d_all, label_all, query_all, config_.loss.temperature, config_.loss.same_query_mask);
+    } else if (with_sqdc) {
       sqdc = sqdc_loss(out.q, out.d, b.label, b.query, config_.loss.temperature, config_.loss.same_query_mask);
+    }
     if (pretrain) {
       loss = sqdc.defined() ? sqdc : at::zeros({}, at::TensorOptions().device(dev));
     } else {
       bce = bce_loss(out.logits, b.label);
-      loss = sqdc.defined() ? bce + config_.loss.sqdc_weight * sqdc : bce;
+      // Sharded: this rank's mean BCE weighted by its share of the global batch (x world size,
+      // undone by the gradient average), so the step is that of the global batch's mean.
+      at::Tensor bce_term = dp ? bce * (static_cast<double>(b.size) * dp->world_size() / b.global_size) : bce;
+      loss = sqdc.defined() ? bce_term + config_.loss.sqdc_weight * sqdc : bce_term;
     }
   }
   auto t_bw = Clock::now();
@@ -168,6 +208,21 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   if (loss.requires_grad()) loss.backward();
   sync(dev);
   st.t_backward = since(t_bw);
+  double t_comm = 0;
+  if (dp) {
+    auto t_c = Clock::now();
+    dist::average_dense_gradients(*dp, clip_params_);
+    dist::average_table_gradients(*dp, *model_->tables);
+    // The figures below are the world's: the loss is the global batch's mean BCE (+ SQDC).
+    std::vector<at::Tensor> part{at::full({1}, bce.defined() ? bce.detach().item<double>() * b.size / b.global_size : 0.0, at::kDouble)};
+    dp->allreduce_sum_(part, "dense");
+    if (bce.defined()) {
+      bce = at::full({}, part[0].item<double>(), at::TensorOptions().dtype(at::kDouble).device(dev));
+      loss = sqdc.defined() ? bce + config_.loss.sqdc_weight * sqdc.detach().to(at::kDouble) : bce;
+    }
+    t_comm = since(t_c);
+  }
+  st.t_communication = t_comm;
   auto t_opt = Clock::now();
   // One host sync for the loss, the whole gradient norm (dense and ID rows) and the
   // encoders' share of it: a non-finite one stops (or skips) the step before any update.
@@ -226,7 +281,10 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
     }
     st.skipped = true;
   } else {
-    if (out.deferred_write_ids.defined()) model_->bank->write(out.deferred_write_ids, out.deferred_write_rows, step_);
+    if (out.deferred_write_ids.defined()) {
+      if (dp) dist::write_bank_everywhere(*dp, *model_->bank, out.deferred_write_ids, out.deferred_write_rows, step_);
+      else model_->bank->write(out.deferred_write_ids, out.deferred_write_rows, step_);
+    }
     if (!with_grad.empty() && config_.optim.clip_norm > 0)
       torch::nn::utils::clip_grad_norm_(with_grad, config_.optim.clip_norm);
     for (size_t g = 0; g < optimizer_->param_groups().size(); ++g) {
@@ -242,7 +300,7 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   if (pretrain) ++pretrain_step_;
   else ++step_;
   st.step = pretrain ? pretrain_step_ : step_;
-  st.samples = b.size;
+  st.samples = dp ? b.global_size : b.size;
   st.lr = (pretrain ? config_.optim.encoder_lr : config_.optim.lr) * scale;
   st.unique_docs = out.unique_docs;
   st.encoded = out.encoded;
@@ -293,6 +351,13 @@ BankStats Trainer::bank_stats(bool reset) {
   if (bank.is_empty()) return s;
   s.coverage = bank->coverage();
   if (reset) bank->reset_coverage();
+  if (group_ && group_->world_size() > 1) {  // the whole job's lookups
+    std::vector<at::Tensor> c{at::tensor({s.coverage.target_lookups, s.coverage.target_hits, s.coverage.history_lookups,
+                                          s.coverage.history_hits}, at::kLong)};
+    group_->allreduce_sum_(c, "stats");
+    const int64_t* v = c[0].data_ptr<int64_t>();
+    s.coverage = {v[0], v[1], v[2], v[3]};
+  }
   s.rows = bank->size();
   s.written = bank->written_count();
   s.mean_age = bank->mean_age(step_);
@@ -308,6 +373,15 @@ double Trainer::staleness(int64_t probe) {
 void Trainer::index_documents(const at::Tensor& ids) {
   model_->eval();
   at::Tensor all = ids.defined() ? ids : at::arange(config_.num_documents, at::kLong);
+  if (group_ && group_->world_size() > 1) {
+    if (model_->bank.is_empty()) throw UserError("this model has no memory bank to index documents into");
+    // Each rank encodes its share; every rank's bank receives all of them.
+    const int64_t n = all.numel(), r = group_->rank(), k = group_->world_size();
+    at::Tensor mine = all.to(at::kCPU, at::kLong).slice(0, r * n / k, (r + 1) * n / k);
+    at::Tensor rows = model_->encode_documents(mine, *documents_);
+    dist::write_bank_everywhere(*group_, *model_->bank, mine.to(model_->device), rows, step_);
+    return;
+  }
   model_->index_documents(all, *documents_, step_);
 }
 

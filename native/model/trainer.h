@@ -11,6 +11,7 @@
 
 #include "data/batch_loader.h"
 #include "data/dataset.h"
+#include "dist/process_group.h"
 #include "model/lemur_model.h"
 
 namespace lemur::model {
@@ -26,7 +27,7 @@ struct StepStats {
   double document_grad_norm = 0;  // its document encoder
   std::string phase;  // "pretrain" | "train"
   int64_t unique_docs = 0, encoded = 0, encoded_with_grad = 0, target_misses = 0;
-  double t_data = 0, t_encoder = 0, t_bank = 0, t_backbone = 0, t_backward = 0, t_optimizer = 0, t_total = 0;
+  double t_data = 0, t_encoder = 0, t_bank = 0, t_backbone = 0, t_backward = 0, t_communication = 0, t_optimizer = 0, t_total = 0;
 };
 
 struct PredictBatch {
@@ -65,6 +66,14 @@ class Trainer {
   void save(const std::string& path);
   void load(const std::string& path);
 
+  // Data-parallel training: joins the group (rendezvous, then the fingerprints of every
+  // rank's configuration and dataset are compared and rank 0's state is copied to all).
+  // From then on each step averages gradients, merges ID-table rows and bank writes across
+  // ranks, and SQDC contrasts against the whole world's batch.
+  void join_group(const dist::GroupOptions& options, const std::string& fingerprint);
+  dist::ProcessGroup* group() { return group_.get(); }
+  void barrier(const std::string& what);
+
   int64_t step() const { return step_; }
   int64_t pretrain_step_count() const { return pretrain_step_; }
   const ModelConfig& config() const { return config_; }
@@ -86,6 +95,7 @@ class Trainer {
   std::vector<at::Tensor> clip_params_;
   int64_t step_ = 0;           // ranking steps
   int64_t pretrain_step_ = 0;  // two-stage pre-training steps
+  std::shared_ptr<dist::ProcessGroup> group_;
 };
 
 }  // namespace lemur::model

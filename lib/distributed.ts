@@ -1,0 +1,88 @@
+/**
+ * Data-parallel training settings: which rank this process is, how many there are, where
+ * rank 0 hosts the rendezvous. The same variables torchrun, Slurm (through a wrapper) and a
+ * Kubernetes PyTorchJob set (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), so
+ * those launchers start Node workers unchanged; `lemur train --nproc N` sets them itself.
+ */
+import { createHash } from 'node:crypto';
+
+import { LemurError } from './errors.js';
+
+export interface DistributedOptions {
+  /** This process's rank, 0 .. worldSize - 1 (RANK). */
+  rank: number;
+  /** Number of processes in the job (WORLD_SIZE). */
+  worldSize: number;
+  /** Rank on this machine (LOCAL_RANK); informational on CPU (it picks the GPU on CUDA). */
+  localRank?: number;
+  /** Where rank 0 listens for the rendezvous (MASTER_ADDR; default 127.0.0.1). */
+  masterAddr?: string;
+  /** Its port (MASTER_PORT; default 29500). */
+  masterPort?: number;
+  /**
+   * Seconds a rank waits for the others at the rendezvous and in every collective before it
+   * stops with an error naming the collective and the rank that stopped (LEMUR_DIST_TIMEOUT;
+   * default 180).
+   */
+  timeoutSeconds?: number;
+}
+
+export type ResolvedDistributed = Required<DistributedOptions>;
+
+const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds'] as const;
+
+function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new LemurError(`distributed.${name} must be an integer in [${min}, ${max}], got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
+  return v;
+}
+
+/** Checks and completes distributed options; throws a LemurError naming the bad field. */
+export function resolveDistributed(o: DistributedOptions): ResolvedDistributed {
+  if (o === null || typeof o !== 'object') throw new LemurError(`distributed must be an object, got ${o === null ? 'null' : typeof o}`);
+  for (const k of Object.keys(o))
+    if (!(KEYS as readonly string[]).includes(k)) throw new LemurError(`distributed: unknown option '${k}' (known: ${KEYS.join(', ')})`);
+  const worldSize = integer('worldSize', o.worldSize, 1, 65536);
+  const rank = integer('rank', o.rank, 0, worldSize - 1);
+  const localRank = integer('localRank', o.localRank ?? rank, 0, worldSize - 1);
+  const masterAddr = o.masterAddr ?? '127.0.0.1';
+  if (typeof masterAddr !== 'string' || masterAddr.length === 0) throw new LemurError(`distributed.masterAddr must be a host name or address, got ${String(masterAddr)}`);
+  const masterPort = integer('masterPort', o.masterPort ?? 29500, 1, 65535);
+  const timeoutSeconds = o.timeoutSeconds ?? 180;
+  if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+    throw new LemurError(`distributed.timeoutSeconds must be a positive number, got ${String(timeoutSeconds)}`);
+  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds };
+}
+
+/**
+ * Distributed options from the environment, as torchrun sets it; undefined when WORLD_SIZE
+ * is unset (a single-process run). A variable that is set but malformed is an error naming it.
+ */
+export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): ResolvedDistributed | undefined {
+  if (env.WORLD_SIZE === undefined || env.WORLD_SIZE === '') return undefined;
+  const num = (name: string, fallback?: number): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return fallback;
+    const n = Number(v);
+    if (!/^\s*[0-9.]+\s*$/.test(v) || !Number.isFinite(n)) throw new LemurError(`environment variable ${name} must be a number, got '${v}'`);
+    return n;
+  };
+  if (env.RANK === undefined || env.RANK === '') throw new LemurError('environment: WORLD_SIZE is set but RANK is not (both are needed; torchrun sets them)');
+  return resolveDistributed({
+    rank: num('RANK')!,
+    worldSize: num('WORLD_SIZE')!,
+    localRank: num('LOCAL_RANK', num('RANK')),
+    masterAddr: env.MASTER_ADDR || '127.0.0.1',
+    masterPort: num('MASTER_PORT', 29500),
+    timeoutSeconds: num('LEMUR_DIST_TIMEOUT', 180),
+  });
+}
+
+/**
+ * What every rank must agree on: the resolved configuration (the seed included) and the
+ * dataset (its manifest, checksums included). Ranks whose fingerprints differ are refused at
+ * start-up instead of training different models in lockstep.
+ */
+export function trainingFingerprint(config: unknown, manifest: unknown): string {
+  return createHash('sha256').update(JSON.stringify(config)).update('\0').update(JSON.stringify(manifest)).digest('hex');
+}

@@ -1,0 +1,29 @@
+// One worker of a data-parallel test job (or the single-process reference when WORLD_SIZE is
+// unset): trains a small lemur model on a generated dataset, then writes its per-step losses,
+// test predictions and bank rows to OUT (JSON). Settings come from the environment, as a
+// launcher would set them: RANK, WORLD_SIZE, MASTER_PORT, and LEMUR_TEST_* for the test.
+import { writeFileSync } from 'node:fs';
+
+import { Lemur, openDataset, setThreads } from '../../dist/index.js';
+
+const env = process.env;
+setThreads({ intraOp: 1 });
+const data = openDataset(env.LEMUR_TEST_DATA);
+const config = JSON.parse(env.LEMUR_TEST_CONFIG);
+const steps = Number(env.LEMUR_TEST_STEPS ?? 6);
+const lemur = env.LEMUR_TEST_RESUME ? await Lemur.load(env.LEMUR_TEST_RESUME, data) : await Lemur.create(data, config);
+if (env.WORLD_SIZE) await lemur.joinGroup('env');
+const losses = [];
+const dieAt = env.LEMUR_TEST_DIE_AT ? Number(env.LEMUR_TEST_DIE_AT) : undefined;
+const result = await lemur.fit({
+  steps,
+  progressEvery: 1,
+  onProgress: (p) => {
+    losses.push({ step: p.step, loss: p.loss, bce: p.bce, sqdc: p.sqdc });
+    if (dieAt !== undefined && p.step === dieAt) process.kill(process.pid, 'SIGKILL');
+  },
+  ...(env.LEMUR_TEST_CHECKPOINT ? { checkpoint: { dir: env.LEMUR_TEST_CHECKPOINT, every: Number(env.LEMUR_TEST_CHECKPOINT_EVERY ?? 2) } } : {}),
+});
+const pred = await lemur.predict('test');
+const bank = config.memoryBank?.enabled === false ? [] : Array.from(await lemur.documentEmbeddings(Array.from({ length: 64 }, (_, i) => i), { from: 'bank' }));
+writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {} }));

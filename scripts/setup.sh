@@ -1,9 +1,10 @@
 #!/bin/sh
 # Set-up for a fresh Debian 12 / Ubuntu 24.04 machine: the system packages lemur builds
-# against (C++ toolchain, CMake, LibTorch, OpenBLAS). Installs what is missing when run as
+# against (C++ toolchain, CMake, LibTorch, OpenBLAS, and the gloo headers c10d's distributed
+# backend needs). Installs what is missing when run as
 # root; otherwise prints the one command to run. Safe to run again.
 set -eu
-pkgs="g++ make cmake libtorch-dev libopenblas0"
+pkgs="g++ make cmake libtorch-dev libopenblas0 libgloo-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

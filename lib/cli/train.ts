@@ -17,6 +17,8 @@ import { progressView, type ProgressView } from './progress.js';
 import { clearRun, isCheckpoint, readPlan, writePlan, type RunPlan } from './run-folder.js';
 import { resultsTable } from './summary.js';
 import { trainModel } from './trainer.js';
+import { launchWorkers } from './launch.js';
+import { distributedFromEnv } from '../distributed.js';
 
 export interface RunOptions {
   command: string;
@@ -133,6 +135,12 @@ interface TrainFlags {
   earlyStopping?: boolean;
   patience?: number;
   selectOn?: string;
+  nproc?: number;
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  distTimeout?: number;
 }
 
 export function trainCommand(): Command {
@@ -161,8 +169,22 @@ export function trainCommand(): Command {
     .option('--no-report', 'write no report')
     .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
     .option('--no-verify', "skip the check of the dataset's files against their checksums in dataset.json")
+    .option('--nproc <n>', 'data-parallel: start n worker processes on this machine (torch threads split between them); --batch-size is the global batch', integer(1))
+    .option('--nnodes <n>', 'data-parallel: machines in the job, each running lemur train --nproc with its --node-rank (default 1)', integer(1))
+    .option('--node-rank <r>', "this machine's rank among --nnodes (default 0; rank 0's machine hosts the rendezvous)", integer(0))
+    .option('--master-addr <host>', 'address of node 0, where the rendezvous runs (default 127.0.0.1)')
+    .option('--master-port <port>', 'its port (default 29500)', integer(1))
+    .option('--dist-timeout <seconds>', 'a rank that waits this long for another stops with an error naming it (default 180)', integer(1))
     .action(async (f: TrainFlags) => {
       const startedAt = performance.now();
+      if (f.nproc !== undefined || (f.nnodes ?? 1) > 1) {
+        process.exitCode = await launchWorkers({ nproc: f.nproc ?? 1, nnodes: f.nnodes ?? 1, nodeRank: f.nodeRank ?? 0, masterAddr: f.masterAddr, masterPort: f.masterPort, timeoutSeconds: f.distTimeout, threads: f.threads });
+        return;
+      }
+      // rank 0 alone writes the run folder and the report; the others train in lockstep
+      const rank = distributedFromEnv()?.rank ?? 0;
+      const leader = rank === 0;
+      if (!leader) f.report = false;
       if (f.threads) setThreads({ intraOp: f.threads });
       let specs: ModelSpec[];
       let data = f.data;
@@ -195,7 +217,7 @@ export function trainCommand(): Command {
         epochs ??= plan.epochs;
         steps ??= plan.steps;
         evalEvery ??= plan.evalEvery;
-        writePlan(ckdir, { ...plan, epochs, steps, evalEvery });
+        if (leader) writePlan(ckdir, { ...plan, epochs, steps, evalEvery });
       } else {
         if (!data) throw new UsageError("required option '--data <dir>' not specified");
         const sets = [...(f.set ?? [])];
@@ -203,7 +225,7 @@ export function trainCommand(): Command {
         if (f.patience !== undefined) sets.unshift(`train.earlyStopping.patience=${f.patience}`);
         if (f.selectOn !== undefined) sets.unshift(`train.earlyStopping.metric=${f.selectOn}`);
         specs = withSeeds(modelSpecs({ presets: f.preset, configFile: f.config, sets, device: f.device, batchSize: f.batchSize, epochs: f.epochs }), f.seeds ?? 1);
-        if (ckdir) {
+        if (ckdir && leader) {
           const existing = readPlan(ckdir);
           const taken = existing !== undefined || specs.some((s) => isCheckpoint(join(ckdir, s.name)));
           if (taken && !f.overwrite)
@@ -215,7 +237,7 @@ export function trainCommand(): Command {
         }
       }
       const dataset = openDataset(data, { verify: f.verify });
-      if (ckdir && !f.resume) {
+      if (ckdir && !f.resume && leader) {
         mkdirSync(ckdir, { recursive: true });
         const plan: RunPlan = {
           format: 'lemur-run',

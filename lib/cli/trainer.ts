@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { LemurConfig } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { AbortError } from '../errors.js';
+import { distributedFromEnv } from '../distributed.js';
 import { Lemur, type Evaluation, type FitResult, type Progress } from '../model.js';
 import type { ModelReport } from '../report/types.js';
 import { count, duration, Interrupted } from './common.js';
@@ -65,6 +66,9 @@ export function autoProgressEvery(planned: number): number {
 export async function trainModel(job: TrainJob): Promise<ModelReport> {
   const resuming = job.resume && job.checkpointDir !== undefined && existsSync(join(job.checkpointDir, 'LATEST'));
   const lemur = resuming ? await Lemur.load(job.checkpointDir!, job.dataset) : await Lemur.create(job.dataset, job.config);
+  // A worker of a data-parallel job (lemur train --nproc, torchrun, a PyTorchJob): join it.
+  const distributed = distributedFromEnv();
+  if (distributed) await lemur.joinGroup(distributed);
   const startStep = lemur.step;
   const history: History = (resuming ? readHistory(job.checkpointDir!, startStep) : undefined) ?? emptyHistory(job.name);
   history.model = job.name;
@@ -93,7 +97,7 @@ export async function trainModel(job: TrainJob): Promise<ModelReport> {
     fit.seconds = (performance.now() - t0) / 1000;
     // Exact once fit() returns; an estimate while it runs or after Ctrl-C.
     if (!finished) fit.samples = fit.steps * config.train.batchSize;
-    writeHistory(job.checkpointDir, history);
+    if (!distributed || distributed.rank === 0) writeHistory(job.checkpointDir, history);
   };
   lemur.on('checkpoint', (path: string) => {
     lastCheckpoint = path;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 
 #include "core/allocator.h"
 #include "core/js_error.h"
@@ -103,7 +104,20 @@ void Trainer::build_optimizer() {
 
 void Trainer::join_group(const dist::GroupOptions& options, const std::string& fingerprint) {
   if (group_) throw UserError("distributed: this model already joined a group (rank " + std::to_string(group_->rank()) + ")");
-  auto group = std::make_shared<dist::ProcessGroup>(options);
+  // One group per process and job: models trained one after the other (a comparison run)
+  // reuse it, since the rendezvous port stays taken while its store lives.
+  static std::mutex shared_mu;
+  static std::shared_ptr<dist::ProcessGroup> shared;
+  std::shared_ptr<dist::ProcessGroup> group;
+  {
+    std::lock_guard<std::mutex> lock(shared_mu);
+    const auto& so = shared ? shared->options() : options;
+    if (shared && so.rank == options.rank && so.world_size == options.world_size && so.master_addr == options.master_addr &&
+        so.master_port == options.master_port)
+      group = shared;
+    else
+      shared = group = std::make_shared<dist::ProcessGroup>(options);
+  }
   const int64_t mine = static_cast<int64_t>(std::hash<std::string>{}(fingerprint) & 0x7FFFFFFFFFFFFFFFLL);
   std::vector<int64_t> all = group->allgather_values({mine, step_, pretrain_step_}, "start-up");
   for (int r = 0; r < group->world_size(); ++r) {

@@ -25,5 +25,5 @@ const result = await lemur.fit({
   ...(env.LEMUR_TEST_CHECKPOINT ? { checkpoint: { dir: env.LEMUR_TEST_CHECKPOINT, every: Number(env.LEMUR_TEST_CHECKPOINT_EVERY ?? 2) } } : {}),
 });
 const pred = await lemur.predict('test');
-const bank = config.memoryBank?.enabled === false ? [] : Array.from(await lemur.documentEmbeddings(Array.from({ length: 64 }, (_, i) => i), { from: 'bank' }));
+const bank = !lemur.config.memoryBank.enabled ? [] : Array.from(await lemur.documentEmbeddings(Array.from({ length: 64 }, (_, i) => i), { from: 'bank' }));
 writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {} }));

@@ -1,0 +1,154 @@
+// Data-parallel training over c10d Gloo on 127.0.0.1: 2 worker processes (1 thread each)
+// against one process with the whole batch, faults (a killed rank, mismatched configs) and
+// resumes at another world size. Skipped where the build has no Gloo backend.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { generateDataset, info, Lemur, openDataset } from '../../dist/index.js';
+
+const hasGloo = info().build.distributed === 'gloo';
+const worker = join(import.meta.dirname, 'worker.mjs');
+let dir = '';
+let port = 29700 + Math.floor(Math.random() * 2000);
+const nextPort = () => (port += 3);
+
+// Small lemur: content encoders, bank (fresh in-batch reads), two bank histories, SQDC with
+// global negatives. Every document encoded (p = q = 1) and no dropout, so the sharded and the
+// unsharded step compute the same thing.
+const LEMUR = {
+  preset: 'lemur',
+  seed: 5,
+  embeddingDim: 16,
+  encoderSampling: { forward: 1, backward: 1 },
+  features: { docIdDropout: 0 },
+  docEncoder: { layers: 1, width: 16, heads: 2, dropout: 0 },
+  queryEncoder: { layers: 1, width: 16, heads: 2, dropout: 0 },
+  train: { batchSize: 64 },
+};
+
+interface Out {
+  rank: number;
+  steps: number;
+  samples: number;
+  losses: { step: number; loss: number }[];
+  scores: number[];
+  bank: number[];
+  traffic: Record<string, number>;
+}
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  seconds: number;
+  out?: Out;
+}
+
+function run(env: Record<string, string>, config: object = LEMUR): Promise<Run> {
+  const outFile = join(dir, `out-${Math.random().toString(36).slice(2)}.json`);
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [worker], {
+      env: { ...process.env, LEMUR_TEST_DATA: join(dir, 'data'), LEMUR_TEST_CONFIG: JSON.stringify(config), LEMUR_TEST_OUT: outFile, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('exit', (code, signal) =>
+      resolve({ code, signal, stderr, seconds: (performance.now() - t0) / 1000, out: existsSync(outFile) ? (JSON.parse(readFileSync(outFile, 'utf8')) as Out) : undefined }),
+    );
+  });
+}
+
+const ranks = (n: number, env: Record<string, string> = {}, configs?: object[]) => {
+  const p = String(nextPort());
+  return Promise.all(Array.from({ length: n }, (_, r) => run({ RANK: String(r), WORLD_SIZE: String(n), MASTER_PORT: p, ...env }, configs?.[r])));
+};
+
+const maxDiff = (a: number[], b: number[]) => {
+  expect(a.length).toBe(b.length);
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+};
+
+describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lemur-dp-'));
+    await generateDataset(join(dir, 'data'), { numDocuments: 300, numUsers: 60, numSamples: 1500, historyLength: 12, seed: 2 });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // Float sums in another order (the gradient average, the bank rows' ranks): agreement to a
+  // few ulps of float32 after 6 steps, nowhere near the step-to-step change of the loss.
+  const TOL = 1e-5;
+
+  it('2 ranks x batch 32 equal 1 process x batch 64 (lemur: losses, test scores, bank rows); ranks identical', async () => {
+    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '6' }), ranks(2, { LEMUR_TEST_STEPS: '6' })]);
+    for (const r of [one, a, b]) expect(r.code, r.stderr).toBe(0);
+    const [o, r0, r1] = [one.out!, a.out!, b.out!];
+    expect(r0.samples).toBe(o.samples);  // the global batch counted, not the shard
+    expect(r0.losses.map((l) => l.step)).toEqual(o.losses.map((l) => l.step));
+    expect(maxDiff(r0.losses.map((l) => l.loss), o.losses.map((l) => l.loss))).toBeLessThan(TOL);
+    // the loss moved between steps far more than the tolerance: the comparison can fail
+    expect(Math.abs(o.losses[0]!.loss - o.losses.at(-1)!.loss)).toBeGreaterThan(1e3 * TOL);
+    expect(maxDiff(r0.scores, o.scores)).toBeLessThan(TOL);
+    expect(r0.bank.length).toBeGreaterThan(0);
+    expect(maxDiff(r0.bank, o.bank)).toBeLessThan(TOL);
+    // the ranks hold one model: identical predictions and bank rows, bit for bit
+    expect(r1.scores).toEqual(r0.scores);
+    expect(r1.bank).toEqual(r0.bank);
+    expect(r1.losses).toEqual(r0.losses);
+    for (const kind of ['dense', 'tables', 'bank', 'sqdc']) expect(r0.traffic[kind], kind).toBeGreaterThan(0);
+  });
+
+  it('ID-only dlrm-mlp: the sharded ID tables train as one process (row-wise adam too)', async () => {
+    const cfg = { preset: 'dlrm-mlp', seed: 3, train: { batchSize: 50 }, optim: { sparse: 'adam' } };
+    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '8' }, cfg), ranks(2, { LEMUR_TEST_STEPS: '8' }, [cfg, cfg])]);
+    for (const r of [one, a, b]) expect(r.code, r.stderr).toBe(0);
+    expect(maxDiff(a.out!.scores, one.out!.scores)).toBeLessThan(TOL);
+    expect(b.out!.scores).toEqual(a.out!.scores);
+    expect(a.out!.traffic.tables).toBeGreaterThan(0);
+  });
+
+  it('a killed rank stops the other within the timeout, naming it; the checkpoint left resumes on 1 worker', async () => {
+    const ck = join(dir, 'ck-kill');
+    const p = String(nextPort());
+    const env = { WORLD_SIZE: '2', MASTER_PORT: p, LEMUR_DIST_TIMEOUT: '30', LEMUR_TEST_STEPS: '20', LEMUR_TEST_CHECKPOINT: ck, LEMUR_TEST_CHECKPOINT_EVERY: '2' };
+    const [a, b] = await Promise.all([run({ ...env, RANK: '0' }), run({ ...env, RANK: '1', LEMUR_TEST_DIE_AT: '5' })]);
+    expect(b.signal).toBe('SIGKILL');
+    expect(a.code).not.toBe(0);
+    expect(a.stderr).toMatch(/distributed: .* failed on rank 0 of 2 at step \d+/);
+    expect(a.stderr).toMatch(/rank 1/);
+    expect(a.seconds).toBeLessThan(30 + 20);
+    // the last complete checkpoint (step 4) is intact and resumes in a plain process
+    const resumed = await run({ LEMUR_TEST_RESUME: ck, LEMUR_TEST_STEPS: '2' });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.out!.losses[0]!.step).toBe(5);
+  });
+
+  it('ranks with different configurations are refused at start-up', async () => {
+    const [a, b] = await ranks(2, { LEMUR_TEST_STEPS: '2', LEMUR_DIST_TIMEOUT: '30' }, [LEMUR, { ...LEMUR, seed: 6 }]);
+    for (const r of [a, b]) {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/rank 1's configuration or dataset differs from rank 0's/);
+    }
+  });
+
+  it('a 2-worker checkpoint resumes on 1 worker: same predictions, and training continues as one process would', async () => {
+    const ck = join(dir, 'ck-resume');
+    const [a] = await ranks(2, { LEMUR_TEST_STEPS: '4', LEMUR_TEST_CHECKPOINT: ck, LEMUR_TEST_CHECKPOINT_EVERY: '100' });
+    expect(a.code, a.stderr).toBe(0);
+    // loaded in this process: the predictions rank 0 made
+    const data = openDataset(join(dir, 'data'));
+    const loaded = await Lemur.load(ck, data);
+    expect(loaded.step).toBe(4);
+    expect(Array.from((await loaded.predict('test')).scores)).toEqual(a.out!.scores);
+    // 2 workers x 4 steps then 1 worker x 4 more == 1 process x 8 steps
+    const [resumed, straight] = await Promise.all([run({ LEMUR_TEST_RESUME: ck, LEMUR_TEST_STEPS: '4' }), run({ LEMUR_TEST_STEPS: '8' })]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(maxDiff(resumed.out!.scores, straight.out!.scores)).toBeLessThan(TOL);
+  });
+});

@@ -4,7 +4,7 @@
  * class only orchestrates and reports.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -366,6 +366,9 @@ function checkDevice(config: LemurConfig): void {
 }
 
 /** Zeroed step-time sums. */
+/** Private best-weights folders of this process's models, removed when it exits. */
+const privateDirs = new Set<string>();
+
 const noTimes = (): StepTimes => ({ data: 0, encoder: 0, bank: 0, backbone: 0, backward: 0, communication: 0, optimizer: 0, total: 0 });
 
 /** Sums of one progress window. */
@@ -677,8 +680,11 @@ export class Lemur extends EventEmitter {
     const stopped = () => es !== undefined && this.selection?.stoppedAt !== undefined;
     const rankingLeft = () => (stopped() ? 0 : Math.min(Math.max(0, (targetEpochs - this.position.epoch) * perEpoch - this.position.batch), maxSteps - result.steps));
     const plannedSteps = pretrainLeft + rankingLeft();
-    const bestDir = es?.restoreBest ? (options.checkpoint ? join(options.checkpoint.dir, 'best') : await mkdtemp(join(tmpdir(), 'lemur-best-'))) : undefined;
-    const temporaryBest = bestDir !== undefined && !options.checkpoint;  // per rank when distributed
+    // Without a checkpoint folder the best weights go to a private folder of this model (per
+    // rank when distributed) that outlives the fit() call: a later call whose best is still
+    // one of an earlier call's evaluations restores it from there.
+    const temporaryBest = !!es?.restoreBest && !options.checkpoint;
+    const bestDir = es?.restoreBest ? (options.checkpoint ? join(options.checkpoint.dir, 'best') : await this.privateBestDir()) : undefined;
     const saveCheckpoint = () => (options.checkpoint ? this.saveNow(options.checkpoint.dir, { keep: options.checkpoint.keep }) : Promise.resolve(undefined));
     const abort = async () => {
       await saveCheckpoint();
@@ -799,11 +805,22 @@ export class Lemur extends EventEmitter {
         };
       await saveCheckpoint();
     } finally {
-      if (temporaryBest) await rm(bestDir!, { recursive: true, force: true });
+      // the private best folder stays for later fit() calls; it goes when the process exits
     }
     result.seconds = (performance.now() - started) / 1000;
     result.epoch = this.position.epoch;
     return result;
+  }
+
+  private bestTmp?: string;
+  private async privateBestDir(): Promise<string> {
+    if (!this.bestTmp) {
+      const dir = await mkdtemp(join(tmpdir(), 'lemur-best-'));
+      this.bestTmp = dir;
+      if (privateDirs.size === 0) process.once('exit', () => privateDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+      privateDirs.add(dir);
+    }
+    return this.bestTmp;
   }
 
   /** A progress report from a window of steps. */

@@ -25,11 +25,18 @@ export interface DistributedOptions {
    * default 180).
    */
   timeoutSeconds?: number;
+  /**
+   * ID tables: 'sharded' (default; row-wise across the ranks, each holds 1/worldSize of the
+   * rows and their optimizer state, rows travel by all-to-all) or 'replicated' (every rank
+   * holds every row; updates by all-gather; for small tables). Takes effect when the model is
+   * built with it (Lemur.create / Lemur.load); joinGroup() on a built model replicates.
+   */
+  tables?: 'sharded' | 'replicated';
 }
 
 export type ResolvedDistributed = Required<DistributedOptions>;
 
-const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds'] as const;
+const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables'] as const;
 
 function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -51,7 +58,9 @@ export function resolveDistributed(o: DistributedOptions): ResolvedDistributed {
   const timeoutSeconds = o.timeoutSeconds ?? 180;
   if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
     throw new LemurError(`distributed.timeoutSeconds must be a positive number, got ${String(timeoutSeconds)}`);
-  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds };
+  const tables = o.tables ?? 'sharded';
+  if (tables !== 'sharded' && tables !== 'replicated') throw new LemurError(`distributed.tables must be 'sharded' or 'replicated', got ${JSON.stringify(tables)}`);
+  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables };
 }
 
 /**
@@ -75,6 +84,7 @@ export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
     masterAddr: env.MASTER_ADDR || '127.0.0.1',
     masterPort: num('MASTER_PORT', 29500),
     timeoutSeconds: num('LEMUR_DIST_TIMEOUT', 180),
+    ...(env.LEMUR_DIST_TABLES ? { tables: env.LEMUR_DIST_TABLES as 'sharded' | 'replicated' } : {}),
   });
 }
 

@@ -6,7 +6,7 @@ export { info, memoryStats, releaseMemory, setThreads, type Info, type MemorySta
 export { tensor, bridgeStats, type Tensor, type TensorOptions, type DType, type TypedArrayOf } from './tensor.js';
 export { native, type NativeAddon, type NativeQueue } from './native.js';
 export { LemurError, NativeLoadError, ConfigError, DataError, AbortError } from './errors.js';
-export { Lemur, nativeModelConfig } from './model.js';
+export { Lemur, nativeModelConfig, type CreateOptions } from './model.js';
 export { distributedFromEnv, resolveDistributed, type DistributedOptions, type ResolvedDistributed } from './distributed.js';
 export type {
   ModelDataset,

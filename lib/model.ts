@@ -366,6 +366,20 @@ function checkDevice(config: LemurConfig): void {
 }
 
 /** Zeroed step-time sums. */
+export interface CreateOptions {
+  /**
+   * Join a data-parallel job (see DistributedOptions): `'env'` reads torchrun's variables and
+   * is a plain single-process model where WORLD_SIZE is unset. The ID tables are sharded
+   * row-wise across the ranks unless `tables: 'replicated'`.
+   */
+  distributed?: DistributedOptions | 'env';
+}
+
+function distributedOption(o: DistributedOptions | 'env' | undefined): ResolvedDistributed | undefined {
+  if (o === undefined) return undefined;
+  return o === 'env' ? distributedFromEnv() : resolveDistributed(o);
+}
+
 /** Private best-weights folders of this process's models, removed when it exits. */
 const privateDirs = new Set<string>();
 
@@ -492,10 +506,19 @@ export class Lemur extends EventEmitter {
   }
 
   /** Builds a model for `dataset` from a preset name or a (partial) configuration. */
-  static async create(dataset: ModelDataset, config: LemurConfigInput | PresetName = {}): Promise<Lemur> {
+  static async create(dataset: ModelDataset, config: LemurConfigInput | PresetName = {}, options: CreateOptions = {}): Promise<Lemur> {
+    const d = distributedOption(options.distributed);
+    const lemur = await Lemur.build(dataset, config, d);
+    if (d) await lemur.joinGroup(d);
+    return lemur;
+  }
+
+  /** The model without joining a group; with `d`, its ID tables sharded for that rank. */
+  private static async build(dataset: ModelDataset, config: LemurConfigInput | PresetName, d?: ResolvedDistributed): Promise<Lemur> {
     const resolved = resolveConfig(config);
     checkDevice(resolved);
     const nativeConfig = nativeModelConfig(resolved, dataset); // validates sequences against the data
+    if (d && d.worldSize > 1 && d.tables === 'sharded') nativeConfig.tableShards = { rank: d.rank, count: d.worldSize };
     const addon = native();
     const documents = new (addon.Documents as NativeCtor<unknown>)(dataset.documents);
     const model = new (addon.Model as NativeCtor<NativeModel>)(nativeConfig, documents);
@@ -979,6 +1002,7 @@ export class Lemur extends EventEmitter {
     // everyRank: each rank writes its own copy (early stopping's private best).
     const d = this.distributed && this.distributed.worldSize > 1 && !options.everyRank ? this.distributed : undefined;
     if (d && d.rank !== 0) {
+      await this.model.save('');  // sharded tables: this rank's rows go into rank 0's file
       await this.model.barrier('checkpoint');
       return join(dir, this.step === 0 && this.pretrainStep > 0 && this.pretrainStep < this.config.twoStage.pretrainSteps ? checkpointName(this.pretrainStep, 'pretrain') : checkpointName(this.step));
     }
@@ -1052,7 +1076,8 @@ export class Lemur extends EventEmitter {
    * unchecked, without a warning (there is no model yet to emit one): verifyCheckpoint()
    * reports them as unverifiable.
    */
-  static async load(dir: string, dataset: ModelDataset, overrides: LemurConfigInput = {}, options: { verify?: boolean } = {}): Promise<Lemur> {
+  static async load(dir: string, dataset: ModelDataset, overrides: LemurConfigInput = {}, options: { verify?: boolean } & CreateOptions = {}): Promise<Lemur> {
+    const d = distributedOption(options.distributed);
     const path = await resolveCheckpoint(dir);
     const meta = await readCheckpointMeta(path);
     if (meta.dataset.numDocuments !== dataset.manifest.numDocuments)
@@ -1071,11 +1096,12 @@ export class Lemur extends EventEmitter {
       if (e instanceof ConfigError) throw new LemurError(`${configFile}: ${e.message}: the checkpoint's configuration is damaged or from another lemur`, { cause: e });
       throw e;
     }
-    const lemur = await Lemur.create(dataset, overrides ? mergeInput(config, overrides) : config);
-    await loadWeights(lemur.model, path);
+    const lemur = await Lemur.build(dataset, overrides ? mergeInput(config, overrides) : config, d);
+    await loadWeights(lemur.model, path);  // whole tables in the file; a sharded model keeps its block
     lemur.position = { ...meta.position };
     lemur.pretrainPosition = { ...(meta.pretrainPosition ?? { epoch: 0, batch: 0 }) };
     if (meta.selection) lemur.selection = meta.selection;
+    if (d) await lemur.joinGroup(d);
     return lemur;
   }
 }

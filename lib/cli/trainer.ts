@@ -65,10 +65,11 @@ export function autoProgressEvery(planned: number): number {
 
 export async function trainModel(job: TrainJob): Promise<ModelReport> {
   const resuming = job.resume && job.checkpointDir !== undefined && existsSync(join(job.checkpointDir, 'LATEST'));
-  const lemur = resuming ? await Lemur.load(job.checkpointDir!, job.dataset) : await Lemur.create(job.dataset, job.config);
-  // A worker of a data-parallel job (lemur train --nproc, torchrun, a PyTorchJob): join it.
+  // A worker of a data-parallel job (lemur train --nproc, torchrun, a PyTorchJob) joins it.
   const distributed = distributedFromEnv();
-  if (distributed) await lemur.joinGroup(distributed);
+  const lemur = resuming
+    ? await Lemur.load(job.checkpointDir!, job.dataset, {}, { distributed })
+    : await Lemur.create(job.dataset, job.config, { distributed });
   const startStep = lemur.step;
   const history: History = (resuming ? readHistory(job.checkpointDir!, startStep) : undefined) ?? emptyHistory(job.name);
   history.model = job.name;

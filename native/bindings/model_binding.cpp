@@ -113,6 +113,11 @@ model::ModelConfig read_config(const JsObject& o) {
   c.device = o.string("device");
   c.bf16 = o.boolean("bf16");
   c.seed = static_cast<uint64_t>(o.integer("seed"));
+  if (o.has("tableShards")) {
+    JsObject ts = o.object("tableShards");
+    c.table_shard_rank = static_cast<int>(ts.integer("rank"));
+    c.table_shard_count = static_cast<int>(ts.integer("count"));
+  }
   return c;
 }
 

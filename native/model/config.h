@@ -121,6 +121,9 @@ struct ModelConfig {
   std::string device = "cpu";
   bool bf16 = false;  // bf16 autocast on CUDA
   uint64_t seed = 0;
+  // Row-wise sharding of the ID tables in a data-parallel job: this rank owns block
+  // `table_shard_rank` of `table_shard_count` of every table (1: each rank holds every row).
+  int table_shard_rank = 0, table_shard_count = 1;
 
   bool has_query_text() const { return query_encoder.enabled && query_tokens > 0; }
   bool has_images() const { return doc_encoder.enabled && image_h > 0; }

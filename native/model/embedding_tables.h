@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+namespace lemur::dist {
+class ProcessGroup;
+}
+
 namespace lemur::model {
 
 struct SparseOptimConfig {
@@ -15,8 +19,17 @@ struct SparseOptimConfig {
   double lr = 0.05, eps = 1e-8, beta1 = 0.9, beta2 = 0.999;
 };
 
+// Row-wise sharding (TorchRec's row-wise plan): rank r of n owns the contiguous block
+// [r * ceil(R / n), (r + 1) * ceil(R / n)) of each table's R rows, and only that block's
+// weights and optimizer state. A lookup sends its distinct rows to their owners and gets
+// the rows back (all-to-all); after backward the rows' gradients go back to the owners,
+// which sum them and run the row-wise optimizer.
+struct TableSharding {
+  int rank = 0, count = 1;
+};
+
 struct EmbeddingTablesImpl : torch::nn::Module {
-  EmbeddingTablesImpl(int64_t dim, SparseOptimConfig optim);
+  EmbeddingTablesImpl(int64_t dim, SparseOptimConfig optim, TableSharding sharding = {});
 
   // Adds a table of `rows` rows; ids >= rows are hashed into it. Returns its index.
   int add_table(const std::string& name, int64_t rows);
@@ -36,8 +49,23 @@ struct EmbeddingTablesImpl : torch::nn::Module {
   // tensor on the tables' device; undefined when none received a gradient).
   at::Tensor grad_square_sum() const;
 
+  // Sharded tables: the group their all-to-alls run on (set when the model joins it).
+  bool sharded() const { return sharding_.count > 1; }
+  const TableSharding& sharding() const { return sharding_; }
+  void connect(dist::ProcessGroup* group) { group_ = group; }
+  // After backward: each touched row's gradient to its owner, summed there over ranks and
+  // divided by the world size; the touched set becomes this rank's own rows (local indices).
+  void exchange_sharded_gradients();
+  // Checkpoints hold whole tables: gather every shard (every rank calls it) and put them in
+  // this module's buffers; shard_buffers() cuts them back to this rank's block (also after a
+  // load, which read whole tables).
+  void gather_whole_tables();
+  void shard_buffers();
+  // The tables' buffers (weights, optimizer state, trained flags).
+  std::vector<at::Tensor> table_buffers() const;
+
   int64_t dim() const { return dim_; }
-  int64_t rows(int table) const { return weights_[table].size(0); }
+  int64_t rows(int table) const { return rows_total_[table]; }  // all rows, whichever rank holds them
   const at::Tensor& weight(int table) const { return weights_[table]; }
   int num_tables() const { return static_cast<int>(weights_.size()); }
 
@@ -54,15 +82,25 @@ struct EmbeddingTablesImpl : torch::nn::Module {
 
  private:
   at::Tensor hash(int table, const at::Tensor& ids) const;
+  at::Tensor init_rows(int64_t rows, int64_t lo, int64_t hi) const;
+  // Sharded lookup: the rows of `unique` (sorted) from their owners.
+  at::Tensor fetch_rows(int table, const at::Tensor& unique, bool train, std::vector<int64_t>* sent,
+                        std::vector<int64_t>* received, at::Tensor* served);
   struct Touched {
     int table;
-    at::Tensor unique;  // [U] rows
+    at::Tensor unique;  // [U] rows (local indices after exchange_sharded_gradients)
     at::Tensor leaf;    // [U, dim] requires grad
     at::Tensor grad;    // set by replace_touched: used instead of leaf.grad()
+    // sharded: rows asked of each owner, rows each rank asked of this one, and which (local)
+    std::vector<int64_t> sent, received;
+    at::Tensor served;
     const at::Tensor& gradient() const { return grad.defined() ? grad : leaf.grad(); }
   };
   int64_t dim_;
   SparseOptimConfig optim_;
+  TableSharding sharding_;
+  dist::ProcessGroup* group_ = nullptr;
+  std::vector<int64_t> rows_total_, start_, block_;
   std::vector<std::string> names_;
   std::vector<at::Tensor> weights_, state_v_, state_m_, trained_;
   std::vector<Touched> touched_;

@@ -50,7 +50,8 @@ LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.devic
   const int64_t e = c.embedding_dim;
   tables = register_module("tables", EmbeddingTables(c.id_dim, SparseOptimConfig{c.optim.sparse, c.optim.sparse_lr,
                                                                                    c.optim.sparse_eps, c.optim.beta1,
-                                                                                   c.optim.beta2}));
+                                                                                   c.optim.beta2},
+                                                     TableSharding{c.table_shard_rank, c.table_shard_count}));
   if (c.user_id) t_user = tables->add_table("user", c.user_buckets > 0 ? c.user_buckets : std::max<int64_t>(c.num_users, 1));
   bool any_id_seq = false;
   for (const auto& s : c.sequences) any_id_seq |= s.id_encoder != "none";

@@ -130,9 +130,15 @@ void Trainer::join_group(const dist::GroupOptions& options, const std::string& f
                       " (pre-training " + std::to_string(all[r * 3 + 2]) + "), rank 0 at step " + std::to_string(all[1]) +
                       " (pre-training " + std::to_string(all[2]) + "): resume every rank from the same checkpoint");
   }
-  dist::broadcast_module(*group, *model_);
+  auto& tables = *model_->tables;
+  if (tables.sharded() && (tables.sharding().count != group->world_size() || tables.sharding().rank != group->rank()))
+    throw UserError("distributed: this model's ID tables are sharded for rank " + std::to_string(tables.sharding().rank) +
+                    " of " + std::to_string(tables.sharding().count) + ", but it joins as rank " + std::to_string(group->rank()) +
+                    " of " + std::to_string(group->world_size()));
+  dist::broadcast_module(*group, *model_, tables.sharded() ? tables.table_buffers() : std::vector<at::Tensor>{});
   group_ = std::move(group);
   model_->group = group_->world_size() > 1 ? group_.get() : nullptr;
+  if (tables.sharded()) tables.connect(group_.get());
   group_->set_step(step_ + pretrain_step_);
 }
 
@@ -226,7 +232,8 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   if (dp) {
     auto t_c = Clock::now();
     dist::average_dense_gradients(*dp, clip_params_);
-    dist::average_table_gradients(*dp, *model_->tables);
+    if (model_->tables->sharded()) model_->tables->exchange_sharded_gradients();  // rows to their owners
+    else dist::average_table_gradients(*dp, *model_->tables);
     // The figures below are the world's: the loss is the global batch's mean BCE (+ SQDC).
     std::vector<at::Tensor> part{at::full({1}, bce.defined() ? bce.detach().item<double>() * b.size / b.global_size : 0.0, at::kDouble)};
     dp->allreduce_sum_(part, "dense");
@@ -262,6 +269,11 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
     at::Tensor all_sq = zero.clone();
     for (auto& p : with_grad) all_sq += p.grad().to(at::kDouble).pow(2).sum();
     at::Tensor sparse_sq = model_->tables->grad_square_sum();
+    if (dp && model_->tables->sharded()) {  // each rank holds its rows' part of the norm
+      std::vector<at::Tensor> part{sparse_sq.defined() ? sparse_sq.to(at::kCPU, at::kDouble).reshape({1}) : at::zeros({1}, at::kDouble)};
+      dp->allreduce_sum_(part, "dense");
+      sparse_sq = part[0].reshape({}).to(dev);
+    }
     figures = at::stack({loss.detach().to(at::kDouble).reshape({}), query_sq + doc_sq, all_sq,
                          sparse_sq.defined() ? sparse_sq.to(dev, at::kDouble).reshape({}) : zero,
                          bce.defined() ? bce.detach().to(at::kDouble).reshape({}) : zero,
@@ -387,7 +399,7 @@ double Trainer::staleness(int64_t probe) {
 void Trainer::index_documents(const at::Tensor& ids) {
   model_->eval();
   at::Tensor all = ids.defined() ? ids : at::arange(config_.num_documents, at::kLong);
-  if (group_ && group_->world_size() > 1) {
+  if (group_ && group_->world_size() > 1 && !model_->tables->sharded()) {  // sharded: lookups in lockstep
     if (model_->bank.is_empty()) throw UserError("this model has no memory bank to index documents into");
     // Each rank encodes its share; every rank's bank receives all of them.
     const int64_t n = all.numel(), r = group_->rank(), k = group_->world_size();
@@ -411,6 +423,13 @@ at::Tensor Trainer::document_embeddings(const at::Tensor& ids, bool from_bank) {
 }
 
 void Trainer::save(const std::string& path) {
+  // Sharded tables: every rank takes part in gathering them; only a rank with a path writes.
+  struct Reshard {
+    EmbeddingTablesImpl& t;
+    ~Reshard() { t.shard_buffers(); }
+  } reshard{*model_->tables};
+  model_->tables->gather_whole_tables();
+  if (path.empty()) return;
   torch::serialize::OutputArchive archive;
   model_->save(archive);
   torch::serialize::OutputArchive opt;
@@ -440,6 +459,7 @@ void Trainer::load(const std::string& path) {
     throw UserError("checkpoint " + path + " does not match this model's configuration: " +
                     describe_exception(e));
   }
+  model_->tables->shard_buffers();  // checkpoints hold whole tables: keep this rank's block
   auto params = model_->named_parameters();
   auto buffers = model_->named_buffers();
   for (const auto& [name, sizes] : expected) {

@@ -38,6 +38,7 @@ interface Out {
   scores: number[];
   bank: number[];
   traffic: Record<string, number>;
+  idTableParameters: number;
 }
 
 interface Run {
@@ -85,7 +86,7 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
   // few ulps of float32 after 6 steps, nowhere near the step-to-step change of the loss.
   const TOL = 1e-5;
 
-  it('2 ranks x batch 32 equal 1 process x batch 64 (lemur: losses, test scores, bank rows); ranks identical', async () => {
+  it('2 ranks x batch 32 equal 1 process x batch 64 (lemur, sharded ID tables: losses, test scores, bank rows); ranks identical', async () => {
     const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '6' }), ranks(2, { LEMUR_TEST_STEPS: '6' })]);
     for (const r of [one, a, b]) expect(r.code, r.stderr).toBe(0);
     const [o, r0, r1] = [one.out!, a.out!, b.out!];
@@ -102,15 +103,20 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(r1.bank).toEqual(r0.bank);
     expect(r1.losses).toEqual(r0.losses);
     for (const kind of ['dense', 'tables', 'bank', 'sqdc']) expect(r0.traffic[kind], kind).toBeGreaterThan(0);
+    // the ID tables are sharded row-wise: each rank holds half the rows (+- one block's rounding)
+    expect(r0.idTableParameters + r1.idTableParameters).toBe(o.idTableParameters);
+    for (const r of [r0, r1]) expect(Math.abs(r.idTableParameters - o.idTableParameters / 2)).toBeLessThan(0.02 * o.idTableParameters);
   });
 
-  it('ID-only dlrm-mlp: the sharded ID tables train as one process (row-wise adam too)', async () => {
+  it.each(['sharded', 'replicated'])('ID-only dlrm-mlp, %s ID tables with row-wise adam: as one process', async (tables) => {
     const cfg = { preset: 'dlrm-mlp', seed: 3, train: { batchSize: 50 }, optim: { sparse: 'adam' } };
-    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '8' }, cfg), ranks(2, { LEMUR_TEST_STEPS: '8' }, [cfg, cfg])]);
+    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '8' }, cfg), ranks(2, { LEMUR_TEST_STEPS: '8', LEMUR_TEST_TABLES: tables }, [cfg, cfg])]);
     for (const r of [one, a, b]) expect(r.code, r.stderr).toBe(0);
     expect(maxDiff(a.out!.scores, one.out!.scores)).toBeLessThan(TOL);
     expect(b.out!.scores).toEqual(a.out!.scores);
     expect(a.out!.traffic.tables).toBeGreaterThan(0);
+    if (tables === 'sharded') expect(a.out!.idTableParameters).toBeLessThan(0.6 * one.out!.idTableParameters);
+    else expect(a.out!.idTableParameters).toBe(one.out!.idTableParameters);
   });
 
   it('a killed rank stops the other within the timeout, naming it; the checkpoint left resumes on 1 worker', async () => {
@@ -137,7 +143,7 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     }
   });
 
-  it('a 2-worker checkpoint resumes on 1 worker: same predictions, and training continues as one process would', async () => {
+  it('a 2-worker checkpoint (sharded tables) resumes on 1 worker and on 3: same predictions, and training continues as one process would', async () => {
     const ck = join(dir, 'ck-resume');
     const [a] = await ranks(2, { LEMUR_TEST_STEPS: '4', LEMUR_TEST_CHECKPOINT: ck, LEMUR_TEST_CHECKPOINT_EVERY: '100' });
     expect(a.code, a.stderr).toBe(0);
@@ -150,5 +156,10 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     const [resumed, straight] = await Promise.all([run({ LEMUR_TEST_RESUME: ck, LEMUR_TEST_STEPS: '4' }), run({ LEMUR_TEST_STEPS: '8' })]);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(maxDiff(resumed.out!.scores, straight.out!.scores)).toBeLessThan(TOL);
+    // re-sharded for 3 workers (blocks of a third): 4 more steps with batch 64 split 21/21/22
+    const three = await ranks(3, { LEMUR_TEST_RESUME: ck, LEMUR_TEST_STEPS: '4' });
+    for (const r of three) expect(r.code, r.stderr).toBe(0);
+    expect(maxDiff(three[0]!.out!.scores, straight.out!.scores)).toBeLessThan(TOL);
+    expect(three[2]!.out!.scores).toEqual(three[0]!.out!.scores);
   });
 });

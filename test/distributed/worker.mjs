@@ -11,8 +11,11 @@ setThreads({ intraOp: 1 });
 const data = openDataset(env.LEMUR_TEST_DATA);
 const config = JSON.parse(env.LEMUR_TEST_CONFIG);
 const steps = Number(env.LEMUR_TEST_STEPS ?? 6);
-const lemur = env.LEMUR_TEST_RESUME ? await Lemur.load(env.LEMUR_TEST_RESUME, data) : await Lemur.create(data, config);
-if (env.WORLD_SIZE) await lemur.joinGroup('env');
+// ID tables sharded (the default of a model built for the job), or replicated by joining after
+const replicated = env.LEMUR_TEST_TABLES === 'replicated';
+const distributed = env.WORLD_SIZE && !replicated ? 'env' : undefined;
+const lemur = env.LEMUR_TEST_RESUME ? await Lemur.load(env.LEMUR_TEST_RESUME, data, {}, { distributed }) : await Lemur.create(data, config, { distributed });
+if (env.WORLD_SIZE && replicated) await lemur.joinGroup('env');
 const losses = [];
 const dieAt = env.LEMUR_TEST_DIE_AT ? Number(env.LEMUR_TEST_DIE_AT) : undefined;
 const result = await lemur.fit({
@@ -26,4 +29,4 @@ const result = await lemur.fit({
 });
 const pred = await lemur.predict('test');
 const bank = !lemur.config.memoryBank.enabled ? [] : Array.from(await lemur.documentEmbeddings(Array.from({ length: 64 }, (_, i) => i), { from: 'bank' }));
-writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {} }));
+writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {}, idTableParameters: lemur.idTableParameters }));

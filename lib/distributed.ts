@@ -32,11 +32,16 @@ export interface DistributedOptions {
    * built with it (Lemur.create / Lemur.load); joinGroup() on a built model replicates.
    */
   tables?: 'sharded' | 'replicated';
+  /**
+   * Memory bank: 'sharded' (default; by document id, writes go to the owner, each step's
+   * history rows are fetched from their owners once, deduplicated) or 'replicated'.
+   */
+  bank?: 'sharded' | 'replicated';
 }
 
 export type ResolvedDistributed = Required<DistributedOptions>;
 
-const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables'] as const;
+const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables', 'bank'] as const;
 
 function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -60,7 +65,9 @@ export function resolveDistributed(o: DistributedOptions): ResolvedDistributed {
     throw new LemurError(`distributed.timeoutSeconds must be a positive number, got ${String(timeoutSeconds)}`);
   const tables = o.tables ?? 'sharded';
   if (tables !== 'sharded' && tables !== 'replicated') throw new LemurError(`distributed.tables must be 'sharded' or 'replicated', got ${JSON.stringify(tables)}`);
-  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables };
+  const bank = o.bank ?? 'sharded';
+  if (bank !== 'sharded' && bank !== 'replicated') throw new LemurError(`distributed.bank must be 'sharded' or 'replicated', got ${JSON.stringify(bank)}`);
+  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables, bank };
 }
 
 /**
@@ -85,6 +92,7 @@ export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
     masterPort: num('MASTER_PORT', 29500),
     timeoutSeconds: num('LEMUR_DIST_TIMEOUT', 180),
     ...(env.LEMUR_DIST_TABLES ? { tables: env.LEMUR_DIST_TABLES as 'sharded' | 'replicated' } : {}),
+    ...(env.LEMUR_DIST_BANK ? { bank: env.LEMUR_DIST_BANK as 'sharded' | 'replicated' } : {}),
   });
 }
 

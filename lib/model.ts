@@ -69,6 +69,8 @@ export interface StepTimes {
 
 export interface BankStats {
   rows: number;
+  /** Rows this process holds: all of them, or its shard when the bank is sharded across ranks. */
+  rowsHeld: number;
   written: number;
   /** Mean steps since each written row was last written. */
   meanAge: number;
@@ -229,6 +231,7 @@ interface NativePredict {
 
 interface NativeBank {
   rows: number;
+  held: number;
   written: number;
   meanAge: number;
   targetLookups: number;
@@ -519,6 +522,7 @@ export class Lemur extends EventEmitter {
     checkDevice(resolved);
     const nativeConfig = nativeModelConfig(resolved, dataset); // validates sequences against the data
     if (d && d.worldSize > 1 && d.tables === 'sharded') nativeConfig.tableShards = { rank: d.rank, count: d.worldSize };
+    if (d && d.worldSize > 1 && d.bank === 'sharded') nativeConfig.bankShards = { rank: d.rank, count: d.worldSize };
     const addon = native();
     const documents = new (addon.Documents as NativeCtor<unknown>)(dataset.documents);
     const model = new (addon.Model as NativeCtor<NativeModel>)(nativeConfig, documents);
@@ -646,6 +650,7 @@ export class Lemur extends EventEmitter {
     const b = await this.model.bankStats(options.reset ?? false);
     const out: BankStats = {
       rows: b.rows,
+      rowsHeld: b.held,
       written: b.written,
       meanAge: b.meanAge,
       targetCoverage: b.targetLookups ? b.targetHits / b.targetLookups : NaN,

@@ -118,6 +118,11 @@ model::ModelConfig read_config(const JsObject& o) {
     c.table_shard_rank = static_cast<int>(ts.integer("rank"));
     c.table_shard_count = static_cast<int>(ts.integer("count"));
   }
+  if (o.has("bankShards")) {
+    JsObject bs = o.object("bankShards");
+    c.bank_shard_rank = static_cast<int>(bs.integer("rank"));
+    c.bank_shard_count = static_cast<int>(bs.integer("count"));
+  }
   return c;
 }
 
@@ -288,6 +293,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
           [s](Napi::Env e) -> Napi::Value {
             Napi::Object o = Napi::Object::New(e);
             o.Set("rows", static_cast<double>(s->rows));
+            o.Set("held", static_cast<double>(s->held));
             o.Set("written", static_cast<double>(s->written));
             o.Set("meanAge", s->mean_age);
             o.Set("targetLookups", static_cast<double>(s->coverage.target_lookups));

@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "core/js_error.h"
 
 #include <c10/util/Exception.h>
@@ -6,6 +7,9 @@ namespace lemur {
 
 std::string describe_exception(const std::exception& e) {
   if (auto* te = dynamic_cast<const c10::Error*>(&e)) {
+    // LEMUR_BACKTRACE=1: torch's C++ backtrace too (for reports of native failures)
+    static const bool backtrace = std::getenv("LEMUR_BACKTRACE") != nullptr;
+    if (backtrace) return te->what();
     std::string msg = te->what_without_backtrace();
     // torch appends "Exception raised from <fn> at <file>:<line> (most recent call first):"
     auto cut = msg.find("\nException raised from");

@@ -124,6 +124,8 @@ struct ModelConfig {
   // Row-wise sharding of the ID tables in a data-parallel job: this rank owns block
   // `table_shard_rank` of `table_shard_count` of every table (1: each rank holds every row).
   int table_shard_rank = 0, table_shard_count = 1;
+  // The memory bank sharded by document id the same way.
+  int bank_shard_rank = 0, bank_shard_count = 1;
 
   bool has_query_text() const { return query_encoder.enabled && query_tokens > 0; }
   bool has_images() const { return doc_encoder.enabled && image_h > 0; }

@@ -82,7 +82,8 @@ LemurModelImpl::LemurModelImpl(const ModelConfig& c) : config(c), device(c.devic
   }
   if (c.bank) {
     if (!c.uses_content()) throw UserError("the memory bank needs the document encoder (docEncoder.enabled)");
-    bank = register_module("bank", MemoryBank(c.num_documents, e, c.bank_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat));
+    bank = register_module("bank", MemoryBank(c.num_documents, e, c.bank_dtype == "bfloat16" ? at::kBFloat16 : at::kFloat,
+                                              TableSharding{c.bank_shard_rank, c.bank_shard_count}));
     fresh_slot_ = at::full({c.num_documents}, -1, at::kLong);
   }
 
@@ -189,7 +190,7 @@ void LemurModelImpl::index_documents(const at::Tensor& ids, const data::Document
 
 double LemurModelImpl::staleness_probe(int64_t n, const data::DocumentTable& docs, std::mt19937_64& rng) {
   if (bank.is_empty()) return 0.0;
-  at::Tensor written = bank->written().to(at::kCPU).nonzero().squeeze(1);
+  at::Tensor written = bank->written_all().to(at::kCPU).nonzero().squeeze(1);
   const int64_t w = written.numel();
   if (w == 0) return 0.0;
   n = std::min(n, w);
@@ -357,7 +358,7 @@ void LemurModelImpl::write_targets(const data::Batch& b, const ForwardMode& mode
   const at::Tensor& U = b.unique_docs;
   if (mode.train && !bank.is_empty() && config.fresh_in_batch != "off") {
     at::Tensor ids = U.index_select(0, t.enc_idx), rows = t.d_u.index_select(0, t.enc_idx);
-    if (group) dist::write_bank_everywhere(*group, *bank, ids, rows, step);  // other ranks' targets read fresh too
+    if (group) dist::write_bank_everywhere(*group, *bank, ids, rows, step);  // every rank's targets read fresh
     else bank->write(ids, rows, step);
   }
   if (mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" && t.idx_grad.numel() > 0)
@@ -373,13 +374,46 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
   // the stop-gradient ablation must not, so there the fresh rows are the detached ones.
   const bool gradient_fresh = mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" &&
                               t.idx_grad.numel() > 0;
+  // A sharded bank: one all-to-all fetches the rows of every history id of this step
+  // (deduplicated over all sequences, after this step's writes) into a step-local view, and
+  // the sequences read it with their ids renumbered; the ID paths keep the document ids.
+  MemoryBankImpl* hist = bank.is_empty() ? nullptr : bank.get();
+  std::shared_ptr<MemoryBankImpl> view;
+  std::vector<data::SequenceBatch> renumbered(config.sequences.size());
+  at::Tensor fresh = fresh_slot_;
+  if (hist && bank->sharded()) {
+    std::vector<at::Tensor> all;
+    std::vector<int64_t> sizes;
+    for (const auto& sc : config.sequences) {
+      const bool reads = sc.bank || sc.similarity;
+      sizes.push_back(reads ? b.sequence(sc.name).ids.numel() : 0);
+      if (reads) all.push_back(b.sequence(sc.name).ids.to(at::kCPU, at::kLong));
+    }
+    at::Tensor cat = all.empty() ? at::zeros({0}, at::kLong) : at::cat(all);
+    auto [uniq, inverse] = ops::dedup_ids(cat);
+    auto [rows, written] = bank->fetch(uniq);
+    view = std::make_shared<MemoryBankImpl>(rows, written);
+    hist = view.get();
+    int64_t off = 0;
+    for (size_t s = 0; s < config.sequences.size(); ++s) {
+      renumbered[s] = b.sequence(config.sequences[s].name);
+      if (sizes[s] > 0 || config.sequences[s].bank || config.sequences[s].similarity)
+        renumbered[s].ids = inverse.slice(0, off, off + sizes[s]).to(device);
+      off += sizes[s];
+    }
+    if (gradient_fresh) fresh = fresh_slot_.index_select(0, uniq.to(fresh_slot_.device()));
+  }
+  auto bank_seq = [&](size_t s) -> const data::SequenceBatch& {
+    return view ? renumbered[s] : b.sequence(config.sequences[s].name);
+  };
   if (mode.train)
-    for (const auto& sc : config.sequences)
-      if (sc.bank) bank->count(bank->present(b.sequence(sc.name).ids), /*target=*/false);
+    for (size_t s = 0; s < config.sequences.size(); ++s)
+      if (config.sequences[s].bank) bank->count(hist->present(bank_seq(s).ids), /*target=*/false);
   const bool reencode = config.history_source == "encode";
   for (size_t s = 0; s < config.sequences.size(); ++s) {
     const auto& sc = config.sequences[s];
     const auto& seq = b.sequence(sc.name);
+    const auto& bseq = bank_seq(s);
     at::Tensor event_rows;  // history vectors when not (only) read from the bank
     if (reencode && (sc.bank || sc.similarity)) {
       // history_source "encode": every event re-encoded, with gradient
@@ -391,7 +425,7 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
     } else if (!mode.train && mode.encode_missing && (sc.bank || sc.similarity)) {
       // Evaluation: events the bank lacks (documents newer than the last training step)
       // are encoded like missing targets are, as an indexer would have before serving.
-      auto [rows, pres] = bank->read(seq.ids);
+      auto [rows, pres] = hist->read(bseq.ids);
       at::Tensor missing = pres.logical_not().nonzero().squeeze(1);
       if (missing.numel() > 0) {
         auto t0 = Clock::now();
@@ -404,7 +438,7 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
     }
     if (config.stop_gradient && event_rows.defined()) event_rows = event_rows.detach();
     if (sc.similarity)
-      f.similarity.push_back(similarities[similarity_of[s]]->as<Similarity>()->forward(in.d_rank, seq, *bank, event_rows));
+      f.similarity.push_back(similarities[similarity_of[s]]->as<Similarity>()->forward(in.d_rank, bseq, *hist, event_rows));
     if (!hyformer.is_empty()) {
       std::vector<at::Tensor> item_parts;
       at::Tensor mask;
@@ -415,8 +449,8 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
           rows = event_rows;
           present = at::ones({rows.size(0)}, rows.options().dtype(at::kBool));
         } else {
-          std::tie(rows, present) = bank->read(seq.ids);
-          if (gradient_fresh) apply_fresh_rows(rows, present, seq.ids, fresh_slot_, t.v_grad);
+          std::tie(rows, present) = hist->read(bseq.ids);
+          if (gradient_fresh) apply_fresh_rows(rows, present, bseq.ids, fresh, t.v_grad);
         }
         item_parts.push_back(rows.to(in.ids.ns_ids.scalar_type()));
         // A miss: with an ID path the event still says something (its ID embedding), so it
@@ -430,8 +464,8 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
     if (decoder_of[s] >= 0) {
       auto dec = decoders[decoder_of[s]]->as<SequenceDecoder>();
       at::Tensor tokens = event_rows.defined() ? dec->forward_rows(in.decoder_context, seq, event_rows, c10::nullopt)
-                          : gradient_fresh     ? dec->forward(in.decoder_context, seq, *bank, fresh_slot_, t.v_grad)
-                                               : dec->forward(in.decoder_context, seq, *bank);
+                          : gradient_fresh     ? dec->forward(in.decoder_context, bseq, *hist, fresh, t.v_grad)
+                                               : dec->forward(in.decoder_context, bseq, *hist);
       f.tokens.push_back(tokens.reshape({B, -1}));
     }
     if (id_encoder_of[s] >= 0)

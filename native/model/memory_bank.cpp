@@ -2,30 +2,89 @@
 
 #include <ATen/ATen.h>
 
+#include "core/js_error.h"
+#include "dist/process_group.h"
+#include "ops/expand_rows/expand_rows.h"
 #include "ops/memory_bank/memory_bank_ops.h"
 
 namespace lemur::model {
 
-MemoryBankImpl::MemoryBankImpl(int64_t num_documents, int64_t dim, at::ScalarType dtype) {
-  rows_ = register_buffer("rows", at::zeros({num_documents, dim}, dtype));
-  written_ = register_buffer("written", at::zeros({num_documents}, at::kByte));
-  last_step_ = register_buffer("last_step", at::full({num_documents}, -1, at::kLong));
+MemoryBankImpl::MemoryBankImpl(int64_t num_documents, int64_t dim, at::ScalarType dtype, TableSharding sharding)
+    : sharding_(sharding), total_(num_documents) {
+  block_ = (num_documents + sharding_.count - 1) / sharding_.count;
+  start_ = std::min(num_documents, sharding_.rank * block_);
+  const int64_t local = std::min(num_documents, start_ + block_) - start_;
+  rows_ = register_buffer("rows", at::zeros({local, dim}, dtype));
+  written_ = register_buffer("written", at::zeros({local}, at::kByte));
+  last_step_ = register_buffer("last_step", at::full({local}, -1, at::kLong));
   counters_ = at::zeros({4}, at::kLong);
 }
 
+MemoryBankImpl::MemoryBankImpl(at::Tensor rows, at::Tensor written) : total_(rows.size(0)) {
+  rows_ = std::move(rows);
+  written_ = std::move(written);
+  last_step_ = at::zeros({total_}, at::TensorOptions().dtype(at::kLong).device(rows_.device()));
+  counters_ = at::zeros({4}, at::kLong);
+}
+
+dist::ProcessGroup& MemoryBankImpl::group() const {
+  if (!group_) throw UserError("sharded memory bank: this model has not joined its process group");
+  return *group_;
+}
+
 void MemoryBankImpl::write(const at::Tensor& ids, const at::Tensor& vectors, int64_t step) {
-  if (ids.numel() == 0) return;
+  if (!sharded()) {
+    if (ids.numel() == 0) return;
+    at::NoGradGuard no_grad;
+    ops::bank_scatter(rows_, written_, last_step_, ids, vectors.detach(), step);
+    return;
+  }
+  // Every rank calls this (a collective), also with no rows of its own to write.
   at::NoGradGuard no_grad;
-  ops::bank_scatter(rows_, written_, last_step_, ids, vectors.detach(), step);
+  at::Tensor id = ids.to(at::kCPU, at::kLong);
+  at::Tensor owner = at::div(id, block_, "floor");
+  at::Tensor order = std::get<1>(owner.sort(c10::optional<bool>(true), 0, false));  // by owner, keeping the order within one
+  at::Tensor counts = at::bincount(owner, {}, sharding_.count);
+  std::vector<int64_t> sent(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + sharding_.count);
+  // Gloo has no bfloat16: rows travel as float32
+  at::Tensor got_ids = group().alltoall_rows(id.index_select(0, order), sent, nullptr, "bank");
+  at::Tensor got_rows = group().alltoall_rows(vectors.detach().to(at::kCPU, at::kFloat).index_select(0, order), sent, nullptr, "bank");
+  if (got_ids.numel() == 0) return;
+  ops::bank_scatter(rows_, written_, last_step_, (got_ids - start_).to(rows_.device()), got_rows.to(rows_.device()), step);
+}
+
+std::tuple<at::Tensor, at::Tensor> MemoryBankImpl::fetch(const at::Tensor& ids) const {
+  at::NoGradGuard no_grad;
+  if (!sharded()) return {rows_.index_select(0, ids.to(rows_.device())), written_.index_select(0, ids.to(rows_.device()))};
+  at::Tensor id = ids.to(at::kCPU, at::kLong);
+  at::Tensor owner = at::div(id, block_, "floor");
+  at::Tensor order = std::get<1>(owner.sort(c10::optional<bool>(true), 0, false));
+  at::Tensor counts = at::bincount(owner, {}, sharding_.count);
+  std::vector<int64_t> sent(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + sharding_.count), received;
+  at::Tensor asked = group().alltoall_rows(id.index_select(0, order), sent, &received, "bank") - start_;
+  at::Tensor local = asked.to(rows_.device());
+  at::Tensor rows = group().alltoall_rows(rows_.index_select(0, local).to(at::kFloat), received, nullptr, "bank");
+  at::Tensor flags = group().alltoall_rows(written_.index_select(0, local), received, nullptr, "bank");
+  // back to the order of `ids`
+  at::Tensor back = at::empty_like(order);
+  back.index_put_({order}, at::arange(order.numel(), order.options()));
+  return {rows.index_select(0, back).to(rows_.device(), rows_.scalar_type()), flags.index_select(0, back).to(rows_.device())};
 }
 
 std::tuple<at::Tensor, at::Tensor> MemoryBankImpl::read(const at::Tensor& ids) const {
   at::NoGradGuard no_grad;
-  auto [rows, present] = ops::bank_gather(rows_, written_, ids);
-  return {rows.to(at::kFloat), present};
+  if (!sharded()) {
+    auto [rows, present] = ops::bank_gather(rows_, written_, ids);
+    return {rows.to(at::kFloat), present};
+  }
+  auto [unique, inverse] = ops::dedup_ids(ids.to(at::kCPU, at::kLong));
+  auto [rows, written] = fetch(unique);
+  MemoryBankImpl view(rows, written);
+  return view.read(inverse.to(rows.device()));
 }
 
 at::Tensor MemoryBankImpl::present(const at::Tensor& ids) const {
+  if (sharded()) return std::get<1>(read(ids));
   return written_.index_select(0, ids).to(at::kBool);
 }
 
@@ -44,13 +103,47 @@ BankCoverage MemoryBankImpl::coverage() const {
 
 void MemoryBankImpl::reset_coverage() { counters_.zero_(); }
 
-int64_t MemoryBankImpl::written_count() const { return written_.sum().item<int64_t>(); }
+at::Tensor MemoryBankImpl::written_all() const {
+  if (!sharded()) return written_;
+  return group().allgather_rows(written_, nullptr, "stats").to(written_.device());
+}
+
+int64_t MemoryBankImpl::written_count() const {
+  if (!sharded()) return written_.sum().item<int64_t>();
+  std::vector<at::Tensor> c{written_.sum().to(at::kCPU, at::kLong).reshape({1})};
+  group().allreduce_sum_(c, "stats");
+  return c[0].item<int64_t>();
+}
 
 double MemoryBankImpl::mean_age(int64_t step) const {
   at::Tensor w = written_.to(at::kBool);
-  int64_t n = w.sum().item<int64_t>();
+  double n = static_cast<double>(w.sum().item<int64_t>());
+  double steps = last_step_.masked_select(w).sum().item<double>();
+  if (sharded()) {
+    std::vector<at::Tensor> c{at::tensor({n, steps}, at::kDouble)};
+    group().allreduce_sum_(c, "stats");
+    n = c[0][0].item<double>();
+    steps = c[0][1].item<double>();
+  }
   if (n == 0) return 0.0;
-  return (static_cast<double>(step) * n - last_step_.masked_select(w).sum().item<double>()) / n;
+  return (static_cast<double>(step) * n - steps) / n;
+}
+
+void MemoryBankImpl::gather_whole() {
+  if (!sharded()) return;
+  at::NoGradGuard no_grad;
+  for (at::Tensor* b : {&rows_, &written_, &last_step_}) {
+    at::Tensor whole = group().allgather_rows(b->scalar_type() == at::kBFloat16 ? b->to(at::kFloat) : *b, nullptr, "checkpoint");
+    b->set_(whole.to(b->device(), b->scalar_type()));
+  }
+}
+
+void MemoryBankImpl::shard_buffers() {
+  if (!sharded()) return;
+  at::NoGradGuard no_grad;
+  const int64_t hi = std::min(total_, start_ + block_);
+  for (at::Tensor* b : {&rows_, &written_, &last_step_})
+    if (b->size(0) == total_) b->set_(b->slice(0, start_, hi).clone());
 }
 
 }  // namespace lemur::model

@@ -135,10 +135,21 @@ void Trainer::join_group(const dist::GroupOptions& options, const std::string& f
     throw UserError("distributed: this model's ID tables are sharded for rank " + std::to_string(tables.sharding().rank) +
                     " of " + std::to_string(tables.sharding().count) + ", but it joins as rank " + std::to_string(group->rank()) +
                     " of " + std::to_string(group->world_size()));
-  dist::broadcast_module(*group, *model_, tables.sharded() ? tables.table_buffers() : std::vector<at::Tensor>{});
+  std::vector<at::Tensor> own = tables.sharded() ? tables.table_buffers() : std::vector<at::Tensor>{};
+  if (!model_->bank.is_empty()) {
+    auto& bank = *model_->bank;
+    if (bank.sharded() && (bank.sharding().count != group->world_size() || bank.sharding().rank != group->rank()))
+      throw UserError("distributed: this model's memory bank is sharded for rank " + std::to_string(bank.sharding().rank) +
+                      " of " + std::to_string(bank.sharding().count) + ", but it joins as rank " + std::to_string(group->rank()) +
+                      " of " + std::to_string(group->world_size()));
+    if (bank.sharded())
+      for (auto& t : bank.bank_buffers()) own.push_back(t);
+  }
+  dist::broadcast_module(*group, *model_, own);
   group_ = std::move(group);
   model_->group = group_->world_size() > 1 ? group_.get() : nullptr;
   if (tables.sharded()) tables.connect(group_.get());
+  if (!model_->bank.is_empty() && model_->bank->sharded()) model_->bank->connect(group_.get());
   group_->set_step(step_ + pretrain_step_);
 }
 
@@ -385,6 +396,7 @@ BankStats Trainer::bank_stats(bool reset) {
     s.coverage = {v[0], v[1], v[2], v[3]};
   }
   s.rows = bank->size();
+  s.held = bank->rows().size(0);
   s.written = bank->written_count();
   s.mean_age = bank->mean_age(step_);
   return s;
@@ -425,10 +437,14 @@ at::Tensor Trainer::document_embeddings(const at::Tensor& ids, bool from_bank) {
 void Trainer::save(const std::string& path) {
   // Sharded tables: every rank takes part in gathering them; only a rank with a path writes.
   struct Reshard {
-    EmbeddingTablesImpl& t;
-    ~Reshard() { t.shard_buffers(); }
-  } reshard{*model_->tables};
+    LemurModelImpl& m;
+    ~Reshard() {
+      m.tables->shard_buffers();
+      if (!m.bank.is_empty()) m.bank->shard_buffers();
+    }
+  } reshard{*model_};
   model_->tables->gather_whole_tables();
+  if (!model_->bank.is_empty()) model_->bank->gather_whole();
   if (path.empty()) return;
   torch::serialize::OutputArchive archive;
   model_->save(archive);
@@ -459,7 +475,8 @@ void Trainer::load(const std::string& path) {
     throw UserError("checkpoint " + path + " does not match this model's configuration: " +
                     describe_exception(e));
   }
-  model_->tables->shard_buffers();  // checkpoints hold whole tables: keep this rank's block
+  model_->tables->shard_buffers();  // checkpoints hold whole tables and banks: keep this rank's block
+  if (!model_->bank.is_empty()) model_->bank->shard_buffers();
   auto params = model_->named_parameters();
   auto buffers = model_->named_buffers();
   for (const auto& [name, sizes] : expected) {

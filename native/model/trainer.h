@@ -40,7 +40,7 @@ struct PredictBatch {
 
 struct BankStats {
   BankCoverage coverage;
-  int64_t rows = 0, written = 0;
+  int64_t rows = 0, written = 0, held = 0;
   double mean_age = 0;
 };
 

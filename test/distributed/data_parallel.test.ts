@@ -39,6 +39,8 @@ interface Out {
   bank: number[];
   traffic: Record<string, number>;
   idTableParameters: number;
+  bankRowsHeld: number;
+  bankRows: number;
 }
 
 interface Run {
@@ -86,8 +88,9 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
   // few ulps of float32 after 6 steps, nowhere near the step-to-step change of the loss.
   const TOL = 1e-5;
 
-  it('2 ranks x batch 32 equal 1 process x batch 64 (lemur, sharded ID tables: losses, test scores, bank rows); ranks identical', async () => {
-    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '6' }), ranks(2, { LEMUR_TEST_STEPS: '6' })]);
+  it.each(['sharded', 'replicated'])('2 ranks x batch 32 equal 1 process x batch 64 (lemur, %s ID tables and bank: losses, test scores, bank rows); ranks identical', async (layout) => {
+    const env = { LEMUR_TEST_STEPS: '6', LEMUR_DIST_TABLES: layout, LEMUR_DIST_BANK: layout };
+    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '6' }), ranks(2, env)]);
     for (const r of [one, a, b]) expect(r.code, r.stderr).toBe(0);
     const [o, r0, r1] = [one.out!, a.out!, b.out!];
     expect(r0.samples).toBe(o.samples);  // the global batch counted, not the shard
@@ -103,9 +106,16 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(r1.bank).toEqual(r0.bank);
     expect(r1.losses).toEqual(r0.losses);
     for (const kind of ['dense', 'tables', 'bank', 'sqdc']) expect(r0.traffic[kind], kind).toBeGreaterThan(0);
-    // the ID tables are sharded row-wise: each rank holds half the rows (+- one block's rounding)
-    expect(r0.idTableParameters + r1.idTableParameters).toBe(o.idTableParameters);
-    for (const r of [r0, r1]) expect(Math.abs(r.idTableParameters - o.idTableParameters / 2)).toBeLessThan(0.02 * o.idTableParameters);
+    if (layout === 'sharded') {
+      // tables row-wise and the bank by document: each rank holds half the rows (+- a block's rounding)
+      expect(r0.idTableParameters + r1.idTableParameters).toBe(o.idTableParameters);
+      for (const r of [r0, r1]) expect(Math.abs(r.idTableParameters - o.idTableParameters / 2)).toBeLessThan(0.02 * o.idTableParameters);
+      expect(r0.bankRowsHeld + r1.bankRowsHeld).toBe(o.bankRows);
+      expect(r0.bankRowsHeld).toBe(Math.ceil(o.bankRows / 2));
+    } else {
+      expect(r0.idTableParameters).toBe(o.idTableParameters);
+      expect(r0.bankRowsHeld).toBe(o.bankRows);
+    }
   });
 
   it.each(['sharded', 'replicated'])('ID-only dlrm-mlp, %s ID tables with row-wise adam: as one process', async (tables) => {

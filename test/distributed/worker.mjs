@@ -29,4 +29,4 @@ const result = await lemur.fit({
 });
 const pred = await lemur.predict('test');
 const bank = !lemur.config.memoryBank.enabled ? [] : Array.from(await lemur.documentEmbeddings(Array.from({ length: 64 }, (_, i) => i), { from: 'bank' }));
-writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {}, idTableParameters: lemur.idTableParameters }));
+writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {}, idTableParameters: lemur.idTableParameters, bankRowsHeld: lemur.config.memoryBank.enabled ? (await lemur.bankStats()).rowsHeld : 0, bankRows: lemur.config.memoryBank.enabled ? (await lemur.bankStats()).rows : 0 }));

@@ -129,6 +129,23 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     else expect(a.out!.idTableParameters).toBe(one.out!.idTableParameters);
   });
 
+  // The other backbones and the two-stage protocol (pre-training on its own budget, then the
+  // bank indexed by every rank): the same equality, to 1e-4 (two-stage's frozen encoders and
+  // pre-training SQDC add their own summation order).
+  it.each([
+    ['hyformer', {}],
+    ['two-stage', { twoStage: { pretrainSteps: 3 } }],
+    ['end-to-end', {}],
+    ['longer', {}],
+  ])('%s: 2 ranks equal 1 process', async (preset, extra) => {
+    const cfg = { ...LEMUR, preset, ...extra };
+    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '5' }, cfg), ranks(2, { LEMUR_TEST_STEPS: '5' }, [cfg, cfg])]);
+    for (const r of [one, a, b]) expect(r.code, r.stderr).toBe(0);
+    expect(maxDiff(a.out!.scores, one.out!.scores)).toBeLessThan(1e-4);
+    expect(maxDiff(a.out!.losses.map((l) => l.loss), one.out!.losses.map((l) => l.loss))).toBeLessThan(1e-4);
+    expect(b.out!.scores).toEqual(a.out!.scores);
+  });
+
   it('a killed rank stops the other within the timeout, naming it; the checkpoint left resumes on 1 worker', async () => {
     const ck = join(dir, 'ck-kill');
     const p = String(nextPort());

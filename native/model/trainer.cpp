@@ -205,7 +205,7 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   // torch's own generator (dropout) drawn from (seed, step) too: resumed runs stay exact
   torch::manual_seed(rng_for_step(4)() + (group_ ? static_cast<uint64_t>(group_->rank()) : 0));
   dist::ProcessGroup* dp = group_ && group_->world_size() > 1 ? group_.get() : nullptr;
-  if (dp) dp->set_step(step_ + pretrain_step_);
+  if (dp) dp->set_step(step_ + pretrain_step_ + 1);
   const int64_t phase_step = pretrain ? pretrain_step_ : step_;
 
   ForwardOutput out;

@@ -1,7 +1,7 @@
 // Data-parallel training over c10d Gloo on 127.0.0.1: 2 worker processes (1 thread each)
 // against one process with the whole batch, faults (a killed rank, mismatched configs) and
 // resumes at another world size. Skipped where the build has no Gloo backend.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,7 +51,7 @@ interface Run {
   out?: Out;
 }
 
-function run(env: Record<string, string>, config: object = LEMUR): Promise<Run> {
+function run(env: Record<string, string>, config: object = LEMUR, onSpawn?: (child: ChildProcess) => void): Promise<Run> {
   const outFile = join(dir, `out-${Math.random().toString(36).slice(2)}.json`);
   const t0 = performance.now();
   return new Promise((resolve) => {
@@ -59,6 +59,7 @@ function run(env: Record<string, string>, config: object = LEMUR): Promise<Run> 
       env: { ...process.env, LEMUR_TEST_DATA: join(dir, 'data'), LEMUR_TEST_CONFIG: JSON.stringify(config), LEMUR_TEST_OUT: outFile, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    onSpawn?.(child);
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
     child.on('exit', (code, signal) =>
@@ -153,13 +154,28 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     const [a, b] = await Promise.all([run({ ...env, RANK: '0' }), run({ ...env, RANK: '1', LEMUR_TEST_DIE_AT: '5' })]);
     expect(b.signal).toBe('SIGKILL');
     expect(a.code).not.toBe(0);
-    expect(a.stderr).toMatch(/distributed: .* failed on rank 0 of 2 at step \d+/);
+    expect(a.stderr).toMatch(/distributed: .* failed on rank 0 of 2 in step 6: rank 1 last began step 5/);
     expect(a.stderr).toMatch(/rank 1/);
     expect(a.seconds).toBeLessThan(30 + 20);
     // the last complete checkpoint (step 4) is intact and resumes in a plain process
     const resumed = await run({ LEMUR_TEST_RESUME: ck, LEMUR_TEST_STEPS: '2' });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.out!.losses[0]!.step).toBe(5);
+  });
+
+  it('a hung rank (SIGSTOP) stops the other within the collective timeout, naming it', async () => {
+    const p = String(nextPort());
+    const env = { WORLD_SIZE: '2', MASTER_PORT: p, LEMUR_DIST_TIMEOUT: '6', LEMUR_TEST_STEPS: '20' };
+    let stopped: ChildProcess | undefined;
+    const hung = run({ ...env, RANK: '1', LEMUR_TEST_HANG_AT: '3' }, LEMUR, (c) => (stopped = c));
+    const a = await run({ ...env, RANK: '0' });
+    expect(a.code).not.toBe(0);
+    expect(a.stderr).toMatch(/failed on rank 0 of 2 in step 4: rank 1 last began step 3/);
+    expect(a.stderr).toMatch(/collective timeout 6 s/);
+    expect(a.seconds).toBeLessThan(6 + 15);
+    // the stopped worker is still there: end it
+    stopped!.kill('SIGKILL');
+    await hung;
   });
 
   it('ranks with different configurations are refused at start-up', async () => {

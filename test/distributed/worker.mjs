@@ -24,6 +24,7 @@ const result = await lemur.fit({
   onProgress: (p) => {
     losses.push({ step: p.step, loss: p.loss, bce: p.bce, sqdc: p.sqdc });
     if (dieAt !== undefined && p.step === dieAt) process.kill(process.pid, 'SIGKILL');
+    if (env.LEMUR_TEST_HANG_AT && p.step === Number(env.LEMUR_TEST_HANG_AT)) process.kill(process.pid, 'SIGSTOP');
   },
   ...(env.LEMUR_TEST_CHECKPOINT ? { checkpoint: { dir: env.LEMUR_TEST_CHECKPOINT, every: Number(env.LEMUR_TEST_CHECKPOINT_EVERY ?? 2) } } : {}),
 });

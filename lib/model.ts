@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, rmSync, statSync } from 'node:fs';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -256,6 +256,7 @@ interface NativeModel {
   indexDocuments(ids?: BigInt64Array): Promise<void>;
   documentEmbeddings(ids: BigInt64Array, fromBank: boolean): Promise<NativeTensor>;
   save(path: string): Promise<void>;
+  saveShard(path: string): Promise<void>;
   load(path: string): Promise<void>;
   joinGroup(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; fingerprint: string }): Promise<void>;
   barrier(what: string): Promise<void>;
@@ -497,6 +498,8 @@ export class Lemur extends EventEmitter {
   private running?: { what: string; since: number };
   /** Set by joinGroup(): this process is one rank of a data-parallel job. */
   distributed?: ResolvedDistributed;
+  /** Built with sharded ID tables or bank (each rank holds its rows only). */
+  private sharded = false;
 
   private constructor(
     readonly config: LemurConfig,
@@ -528,6 +531,7 @@ export class Lemur extends EventEmitter {
     const model = new (addon.Model as NativeCtor<NativeModel>)(nativeConfig, documents);
     const sizes = await model.ready();
     const lemur = new Lemur(resolved, dataset, model, documents);
+    lemur.sharded = nativeConfig.tableShards !== undefined || nativeConfig.bankShards !== undefined;
     lemur.parameters = sizes.parameters;
     lemur.idTableParameters = sizes.idTableParameters;
     return lemur;
@@ -1002,21 +1006,40 @@ export class Lemur extends EventEmitter {
   }
 
   private async saveNow(dir: string, options: { keep?: number; everyRank?: boolean }): Promise<string> {
-    // Data-parallel: the state is the same on every rank, so rank 0 alone writes (into a
-    // folder every rank can read for resumes across machines) and the others wait for it.
-    // everyRank: each rank writes its own copy (early stopping's private best).
+    // Data-parallel: rank 0 writes the checkpoint (into a folder every rank can read, for
+    // resumes across machines) and the others wait for it. Sharded tables and bank: every
+    // rank writes its rows as shard-<r>-of-<n>.pt, staged beside the checkpoint and moved
+    // into it by rank 0 before the atomic rename; model.pt holds the rest.
+    // everyRank: each rank writes its own checkpoint (early stopping's private best), with
+    // only its own shard (it resumes at the same rank).
+    const shards = this.sharded ? this.distributed!.worldSize : 0;
+    const shardFile = (r: number) => `shard-${String(r).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.pt`;
     const d = this.distributed && this.distributed.worldSize > 1 && !options.everyRank ? this.distributed : undefined;
+    const name = this.step === 0 && this.pretrainStep > 0 && this.pretrainStep < this.config.twoStage.pretrainSteps ? checkpointName(this.pretrainStep, 'pretrain') : checkpointName(this.step);
+    const staging = join(dir, `.shards-${name}`);
     if (d && d.rank !== 0) {
-      await this.model.save('');  // sharded tables: this rank's rows go into rank 0's file
+      if (shards) {
+        await mkdir(staging, { recursive: true });
+        await this.model.saveShard(join(staging, shardFile(d.rank)));
+        await this.model.barrier('checkpoint shards');
+      }
       await this.model.barrier('checkpoint');
-      return join(dir, this.step === 0 && this.pretrainStep > 0 && this.pretrainStep < this.config.twoStage.pretrainSteps ? checkpointName(this.pretrainStep, 'pretrain') : checkpointName(this.step));
+      return join(dir, name);
     }
-    const path = await this.writeCheckpointNow(dir, options);
+    const path = await this.writeCheckpointNow(dir, options, async (tmp) => {
+      if (!shards) return;
+      const rank = this.distributed!.rank;
+      await this.model.saveShard(join(tmp, shardFile(rank)));
+      if (!d) return;
+      await this.model.barrier('checkpoint shards');
+      for (let r = 1; r < shards; r++) await rename(join(staging, shardFile(r)), join(tmp, shardFile(r)));
+      await rm(staging, { recursive: true, force: true });
+    });
     if (d) await this.model.barrier('checkpoint');
     return path;
   }
 
-  private async writeCheckpointNow(dir: string, options: { keep?: number }): Promise<string> {
+  private async writeCheckpointNow(dir: string, options: { keep?: number }, addShards?: (tmp: string) => Promise<void>): Promise<string> {
     const meta: CheckpointMeta = {
       format: 'lemur-checkpoint',
       version: 1,
@@ -1037,6 +1060,7 @@ export class Lemur extends EventEmitter {
       inPretraining ? checkpointName(this.pretrainStep, 'pretrain') : checkpointName(this.step),
       async (tmp) => {
         await this.model.save(join(tmp, 'model.pt'));
+        await addShards?.(tmp);
         await writeFile(join(tmp, 'config.json'), JSON.stringify(this.config, null, 2));
         if (this.dataset.manifest.tokenizer) {
           const source = join(this.dataset.dir, this.dataset.manifest.tokenizer);
@@ -1050,7 +1074,8 @@ export class Lemur extends EventEmitter {
           }
         }
         // Hashed from the folder, as written: what a later load will read.
-        meta.files = await checksumFiles(tmp, ['model.pt', 'config.json', ...(meta.tokenizer.copied ? ['tokenizer.json'] : [])]);
+        const shardFiles = (await readdir(tmp)).filter((f) => /^shard-\d+-of-\d+\.pt$/.test(f)).sort();
+        meta.files = await checksumFiles(tmp, ['model.pt', ...shardFiles, 'config.json', ...(meta.tokenizer.copied ? ['tokenizer.json'] : [])]);
         await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2));
       },
       options.keep ?? 2,

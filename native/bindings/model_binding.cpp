@@ -174,6 +174,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
                                       InstanceMethod<&ModelObject::Load>("load"),
                                       InstanceMethod<&ModelObject::Trace>("trace"),
                                       InstanceMethod<&ModelObject::JoinGroup>("joinGroup"),
+                                      InstanceMethod<&ModelObject::SaveShard>("saveShard"),
                                       InstanceMethod<&ModelObject::Barrier>("barrier"),
                                       InstanceMethod<&ModelObject::Traffic>("traffic"),
                                       InstanceAccessor<&ModelObject::Step>("step"),
@@ -343,6 +344,15 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
       std::string path = info[0].As<Napi::String>().Utf8Value();
       auto state = state_;
       return queue(info, "save", [state, path] { state->get().save(path); },
+                   [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    });
+  }
+
+  Napi::Value SaveShard(const Napi::CallbackInfo& info) {
+    return js_call(info.Env(), [&]() -> Napi::Value {
+      std::string path = info[0].As<Napi::String>().Utf8Value();
+      auto state = state_;
+      return queue(info, "saveShard", [state, path] { state->get().save_shard(path); },
                    [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
     });
   }

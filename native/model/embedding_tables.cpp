@@ -136,12 +136,12 @@ std::vector<at::Tensor> EmbeddingTablesImpl::table_buffers() const {
   return out;
 }
 
-void EmbeddingTablesImpl::gather_whole_tables() {
-  if (!sharded()) return;
-  at::NoGradGuard no_grad;
-  for (auto* t : {&weights_, &state_v_, &state_m_, &trained_})
-    for (auto& b : *t)
-      if (b.defined()) b.set_(group_->allgather_rows(b, nullptr, "checkpoint").to(b.device()));
+std::vector<std::pair<at::Tensor, int64_t>> EmbeddingTablesImpl::row_buffers() const {
+  std::vector<std::pair<at::Tensor, int64_t>> out;
+  for (size_t t = 0; t < weights_.size(); ++t)
+    for (const auto* v : {&weights_, &state_v_, &state_m_, &trained_})
+      if ((*v)[t].defined()) out.emplace_back((*v)[t], rows_total_[t]);
+  return out;
 }
 
 void EmbeddingTablesImpl::shard_buffers() {

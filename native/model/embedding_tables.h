@@ -56,13 +56,12 @@ struct EmbeddingTablesImpl : torch::nn::Module {
   // After backward: each touched row's gradient to its owner, summed there over ranks and
   // divided by the world size; the touched set becomes this rank's own rows (local indices).
   void exchange_sharded_gradients();
-  // Checkpoints hold whole tables: gather every shard (every rank calls it) and put them in
-  // this module's buffers; shard_buffers() cuts them back to this rank's block (also after a
-  // load, which read whole tables).
-  void gather_whole_tables();
+  // After loading a checkpoint of whole tables: keep this rank's block.
   void shard_buffers();
   // The tables' buffers (weights, optimizer state, trained flags).
   std::vector<at::Tensor> table_buffers() const;
+  // Each of them with the table's row count (sharded checkpoints address rows by it).
+  std::vector<std::pair<at::Tensor, int64_t>> row_buffers() const;
 
   int64_t dim() const { return dim_; }
   int64_t rows(int table) const { return rows_total_[table]; }  // all rows, whichever rank holds them

@@ -129,15 +129,6 @@ double MemoryBankImpl::mean_age(int64_t step) const {
   return (static_cast<double>(step) * n - steps) / n;
 }
 
-void MemoryBankImpl::gather_whole() {
-  if (!sharded()) return;
-  at::NoGradGuard no_grad;
-  for (at::Tensor* b : {&rows_, &written_, &last_step_}) {
-    at::Tensor whole = group().allgather_rows(b->scalar_type() == at::kBFloat16 ? b->to(at::kFloat) : *b, nullptr, "checkpoint");
-    b->set_(whole.to(b->device(), b->scalar_type()));
-  }
-}
-
 void MemoryBankImpl::shard_buffers() {
   if (!sharded()) return;
   at::NoGradGuard no_grad;

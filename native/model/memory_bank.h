@@ -46,9 +46,7 @@ struct MemoryBankImpl : torch::nn::Module {
   bool sharded() const { return sharding_.count > 1; }
   const TableSharding& sharding() const { return sharding_; }
   void connect(dist::ProcessGroup* group) { group_ = group; }
-  // Checkpoints hold the whole bank (every rank calls gather_whole; shard_buffers keeps this
-  // rank's block again, also after a load).
-  void gather_whole();
+  // After loading a checkpoint of the whole bank: keep this rank's block.
   void shard_buffers();
   std::vector<at::Tensor> bank_buffers() const { return {rows_, written_, last_step_}; }
   // Written flags of every document (gathered when sharded).

@@ -434,19 +434,62 @@ at::Tensor Trainer::document_embeddings(const at::Tensor& ids, bool from_bank) {
   return model_->encode_documents(ids, *documents_).to(at::kCPU, at::kFloat);
 }
 
-void Trainer::save(const std::string& path) {
-  // Sharded tables: every rank takes part in gathering them; only a rank with a path writes.
-  struct Reshard {
-    LemurModelImpl& m;
-    ~Reshard() {
-      m.tables->shard_buffers();
-      if (!m.bank.is_empty()) m.bank->shard_buffers();
+namespace {
+
+// A buffer whose rows are sharded (or shardable): its name in the module, the tensor, the
+// row count of the whole table or bank, and the sharding of this model.
+struct RowBuffer {
+  std::string name;
+  at::Tensor tensor;
+  int64_t total;
+  TableSharding sharding;
+};
+
+std::vector<RowBuffer> row_buffers(LemurModelImpl& m) {
+  std::vector<std::pair<at::Tensor, int64_t>> plain = m.tables->row_buffers();
+  std::vector<TableSharding> shard(plain.size(), m.tables->sharding());
+  if (!m.bank.is_empty())
+    for (const auto& t : m.bank->bank_buffers()) {
+      plain.emplace_back(t, m.bank->size());
+      shard.push_back(m.bank->sharding());
     }
-  } reshard{*model_};
-  model_->tables->gather_whole_tables();
-  if (!model_->bank.is_empty()) model_->bank->gather_whole();
-  if (path.empty()) return;
+  std::vector<RowBuffer> out;
+  for (const auto& b : m.named_buffers())
+    for (size_t i = 0; i < plain.size(); ++i)
+      if (plain[i].first.is_same(b.value())) out.push_back({b.key(), b.value(), plain[i].second, shard[i]});
+  return out;
+}
+
+std::pair<int64_t, int64_t> block(int64_t total, int rank, int count) {
+  const int64_t size = (total + count - 1) / count;
+  const int64_t lo = std::min(total, rank * size);
+  return {lo, std::min(total, lo + size)};
+}
+
+}  // namespace
+
+std::string Trainer::shard_file_name(int rank, int count) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "shard-%05d-of-%05d.pt", rank, count);
+  return buf;
+}
+
+void Trainer::save_shard(const std::string& path) {
+  const int count = std::max(model_->tables->sharding().count, model_->bank.is_empty() ? 1 : model_->bank->sharding().count);
+  if (count == 1) throw UserError("save_shard: this model's tables and bank are not sharded");
   torch::serialize::OutputArchive archive;
+  for (auto& b : row_buffers(*model_)) {
+    auto [lo, hi] = block(b.total, b.sharding.rank, b.sharding.count);
+    archive.write(b.name, b.tensor, /*is_buffer=*/true);
+    archive.write(b.name + "@rows", at::tensor({lo, hi, b.total}, at::kLong));
+  }
+  archive.save_to(path);
+}
+
+void Trainer::save(const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  const int shards = std::max(model_->tables->sharding().count, model_->bank.is_empty() ? 1 : model_->bank->sharding().count);
+  if (shards > 1) archive.write("lemur_shards", at::full({1}, shards, at::kLong));
   model_->save(archive);
   torch::serialize::OutputArchive opt;
   optimizer_->save(opt);
@@ -455,6 +498,55 @@ void Trainer::save(const std::string& path) {
   archive.write("trainer_pretrain_step", at::full({1}, pretrain_step_, at::kLong));
   archive.write("trainer_frozen", at::full({1}, model_->encoders_frozen() ? 1 : 0, at::kLong));
   archive.save_to(path);
+}
+
+void Trainer::load_shards(const std::string& path, int n) {
+  at::NoGradGuard no_grad;
+  const std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  auto bufs = row_buffers(*model_);
+  std::vector<at::Tensor> target(bufs.size());
+  for (int r = 0; r < n; ++r) {
+    bool needed = false;
+    for (auto& b : bufs) {
+      auto [lo, hi] = block(b.total, b.sharding.rank, b.sharding.count);
+      auto [s, e] = block(b.total, r, n);
+      needed |= std::max(lo, s) < std::min(hi, e);
+    }
+    if (!needed) continue;
+    const std::string file = dir + shard_file_name(r, n);
+    torch::serialize::InputArchive a;
+    try {
+      a.load_from(file, at::kCPU);
+    } catch (const c10::Error& e) {
+      throw UserError("cannot read checkpoint shard " + file + ": " + describe_exception(e));
+    }
+    for (size_t i = 0; i < bufs.size(); ++i) {
+      auto& b = bufs[i];
+      auto [lo, hi] = block(b.total, b.sharding.rank, b.sharding.count);
+      at::Tensor src, rows;
+      if (!a.try_read(b.name, src) || !a.try_read(b.name + "@rows", rows))
+        throw UserError("checkpoint shard " + file + " lacks '" + b.name + "': it is from another model");
+      const int64_t s = rows[0].item<int64_t>(), e = rows[1].item<int64_t>(), total = rows[2].item<int64_t>();
+      if (total != b.total || src.size(0) != e - s)
+        throw UserError("checkpoint shard " + file + ": '" + b.name + "' has rows [" + std::to_string(s) + ", " +
+                        std::to_string(e) + ") of " + std::to_string(total) + ", this model's has " + std::to_string(b.total) + " rows");
+      if (!target[i].defined()) {
+        std::vector<int64_t> shape = src.sizes().vec();
+        shape[0] = hi - lo;
+        target[i] = at::zeros(shape, src.options());
+      }
+      const int64_t a0 = std::max(lo, s), a1 = std::min(hi, e);
+      if (a0 < a1) target[i].slice(0, a0 - lo, a1 - lo).copy_(src.slice(0, a0 - s, a1 - s));
+    }
+  }
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    if (!target[i].defined()) {  // this model holds no rows of it
+      std::vector<int64_t> shape = bufs[i].tensor.sizes().vec();
+      shape[0] = 0;
+      target[i] = at::zeros(shape, bufs[i].tensor.options());
+    }
+    bufs[i].tensor.set_(target[i].to(bufs[i].tensor.device()));
+  }
 }
 
 void Trainer::load(const std::string& path) {
@@ -475,8 +567,13 @@ void Trainer::load(const std::string& path) {
     throw UserError("checkpoint " + path + " does not match this model's configuration: " +
                     describe_exception(e));
   }
-  model_->tables->shard_buffers();  // checkpoints hold whole tables and banks: keep this rank's block
-  if (!model_->bank.is_empty()) model_->bank->shard_buffers();
+  at::Tensor shards_t;
+  if (archive.try_read("lemur_shards", shards_t)) {
+    load_shards(path, static_cast<int>(shards_t.item<int64_t>()));
+  } else {  // whole tables and bank in model.pt: keep this model's block
+    model_->tables->shard_buffers();
+    if (!model_->bank.is_empty()) model_->bank->shard_buffers();
+  }
   auto params = model_->named_parameters();
   auto buffers = model_->named_buffers();
   for (const auto& [name, sizes] : expected) {

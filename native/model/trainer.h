@@ -62,9 +62,15 @@ class Trainer {
   void index_documents(const at::Tensor& ids);  // all documents when undefined
   at::Tensor document_embeddings(const at::Tensor& ids, bool from_bank);
 
-  // Checkpoint of parameters, ID tables, memory bank, optimizer state and step.
+  // Checkpoint of parameters, ID tables, memory bank, optimizer state and step. With
+  // sharded tables or bank, model.pt holds the rest and each rank writes its rows with
+  // save_shard() into shard-<r>-of-<n>.pt beside it; load() assembles this model's rows from
+  // the shard files that hold them, whatever its own sharding (re-sharding at another
+  // world size, or one process).
   void save(const std::string& path);
+  void save_shard(const std::string& path);
   void load(const std::string& path);
+  static std::string shard_file_name(int rank, int count);
 
   // Data-parallel training: joins the group (rendezvous, then the fingerprints of every
   // rank's configuration and dataset are compared and rank 0's state is copied to all).
@@ -83,6 +89,7 @@ class Trainer {
 
  private:
   void build_optimizer();
+  void load_shards(const std::string& path, int count);
   double learning_rate_scale(int64_t step) const;
   std::mt19937_64 rng_for_step(uint64_t salt) const;
   void enter_ranking_phase();

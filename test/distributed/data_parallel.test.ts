@@ -2,7 +2,7 @@
 // against one process with the whole batch, faults (a killed rank, mismatched configs) and
 // resumes at another world size. Skipped where the build has no Gloo backend.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -190,6 +190,11 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     const ck = join(dir, 'ck-resume');
     const [a] = await ranks(2, { LEMUR_TEST_STEPS: '4', LEMUR_TEST_CHECKPOINT: ck, LEMUR_TEST_CHECKPOINT_EVERY: '100' });
     expect(a.code, a.stderr).toBe(0);
+    // each rank wrote its rows; rank 0 the rest and the manifest, with checksums of all
+    const step = join(ck, 'step-000000004');
+    expect(readdirSync(step).filter((f) => f.startsWith('shard-')).sort()).toEqual(['shard-00000-of-00002.pt', 'shard-00001-of-00002.pt']);
+    expect(Object.keys(JSON.parse(readFileSync(join(step, 'meta.json'), 'utf8')).files)).toContain('shard-00001-of-00002.pt');
+    expect(readdirSync(ck).filter((f) => f.startsWith('.'))).toEqual([]);  // no staging left
     // loaded in this process: the predictions rank 0 made
     const data = openDataset(join(dir, 'data'));
     const loaded = await Lemur.load(ck, data);
@@ -204,5 +209,11 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     for (const r of three) expect(r.code, r.stderr).toBe(0);
     expect(maxDiff(three[0]!.out!.scores, straight.out!.scores)).toBeLessThan(TOL);
     expect(three[2]!.out!.scores).toEqual(three[0]!.out!.scores);
+    // a damaged shard is refused by name
+    const shard = join(step, 'shard-00001-of-00002.pt');
+    const bytes = readFileSync(shard);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(shard, bytes);
+    await expect(Lemur.load(ck, data)).rejects.toThrow(/shard-00001-of-00002\.pt/);
   });
 });

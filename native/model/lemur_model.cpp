@@ -3,10 +3,14 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/js_error.h"
+#include "dist/all_gather_autograd.h"
 #include "dist/data_parallel.h"
+#include "dist/process_group.h"
 #include "ops/expand_rows/expand_rows.h"
 
 #ifdef LEMUR_WITH_CUDA
@@ -353,6 +357,108 @@ TargetContent LemurModelImpl::encode_targets(const data::Batch& b, const data::D
   return t;
 }
 
+TargetContent LemurModelImpl::encode_targets_across_ranks(const data::Batch& b, const data::DocumentTable& docs,
+                                                         const TargetPlan& plan, ForwardOutput& out) {
+  dist::ProcessGroup& g = *group;
+  const int n = g.world_size(), me = g.rank();
+  const at::Tensor U = b.unique_docs.to(at::kCPU, at::kLong);
+  TargetContent t;
+  t.d_u = plan.d_u;
+  t.idx_grad = plan.grad.nonzero().squeeze(1);
+  t.enc_idx = plan.encode.nonzero().squeeze(1);
+  const at::Tensor enc = t.enc_idx.to(at::kCPU);
+  const at::Tensor grad_flag = plan.grad.to(at::kCPU).index_select(0, enc).to(at::kLong);
+  // Who wants what: [doc, with gradient] from every rank.
+  std::vector<int64_t> counts;
+  at::Tensor all = g.allgather_rows(at::stack({U.index_select(0, enc), grad_flag}, 1), &counts, "dedup");
+  std::map<int64_t, std::vector<int>> wanters;  // doc -> ranks (in rank order), sorted by doc
+  std::map<int64_t, bool> grad_any;
+  {
+    const int64_t* a = all.data_ptr<int64_t>();
+    int64_t row = 0;
+    for (int r = 0; r < n; ++r)
+      for (int64_t i = 0; i < counts[r]; ++i, ++row) {
+        wanters[a[2 * row]].push_back(r);
+        grad_any[a[2 * row]] = grad_any[a[2 * row]] || a[2 * row + 1] != 0;
+      }
+  }
+  // The encoding rank of a document: one of those that want it, spread by document id.
+  auto encoder_of = [&](int64_t doc) { const auto& w = wanters[doc]; return w[static_cast<size_t>(doc % static_cast<int64_t>(w.size()))]; };
+  bool world_grad = false;
+  std::vector<int64_t> mine_g, mine_n;
+  for (const auto& [doc, w] : wanters) {
+    world_grad = world_grad || grad_any[doc];
+    if (encoder_of(doc) == me) (grad_any[doc] ? mine_g : mine_n).push_back(doc);
+  }
+  out.encoded_with_grad = static_cast<int64_t>(mine_g.size());
+  out.encoded = static_cast<int64_t>(mine_g.size() + mine_n.size());
+  std::vector<at::Tensor> parts;
+  if (!mine_g.empty()) parts.push_back(encode_content(at::tensor(mine_g, at::kLong), docs));
+  if (!mine_n.empty()) {
+    at::NoGradGuard ng;
+    parts.push_back(encode_content(at::tensor(mine_n, at::kLong), docs));
+  }
+  at::Tensor mine = parts.empty() ? at::zeros({0, config.embedding_dim}, t.d_u.options().dtype(at::kFloat)) : at::cat(parts);
+  mine = mine.to(at::kFloat);
+  std::map<int64_t, int64_t> pos;  // doc -> row of `mine`
+  for (size_t i = 0; i < mine_g.size(); ++i) pos[mine_g[i]] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < mine_n.size(); ++i) pos[mine_n[i]] = static_cast<int64_t>(mine_g.size() + i);
+  // To rank r: the documents it wants that this rank encodes; from rank s: those this rank
+  // wants that s encodes (both sides list them in document order).
+  std::vector<int64_t> send_idx, send_counts(n, 0), recv_counts(n, 0);
+  std::map<int64_t, int64_t> recv_pos;
+  std::vector<std::vector<int64_t>> from(n);
+  for (const auto& [doc, w] : wanters) {
+    const int e = encoder_of(doc);
+    for (int r : w) {
+      if (e == me && r != me) {
+        send_idx.push_back(pos[doc]);
+        ++send_counts[r];
+      }
+      if (r == me && e != me) from[e].push_back(doc);
+    }
+  }
+  // send_idx must be grouped by destination rank: rebuild it rank by rank
+  send_idx.clear();
+  for (int r = 0; r < n; ++r)
+    for (const auto& [doc, w] : wanters)
+      if (r != me && encoder_of(doc) == me && std::find(w.begin(), w.end(), r) != w.end()) send_idx.push_back(pos[doc]);
+  int64_t k = 0;
+  for (int s = 0; s < n; ++s) {
+    recv_counts[s] = static_cast<int64_t>(from[s].size());
+    for (int64_t doc : from[s]) recv_pos[doc] = k++;
+  }
+  at::Tensor send = mine.index_select(0, at::tensor(send_idx, at::kLong).to(mine.device()));
+  at::Tensor recv;
+  if (world_grad) {
+    // every rank takes part in the backward all-to-all: the input carries a (zero) gradient
+    // path on every rank, and the received rows reach the loss on every rank
+    if (!send.requires_grad()) send = send + doc_encoder->parameters()[0].sum().to(at::kFloat) * 0.0;
+    recv = dist::alltoall_with_grad(g, send, send_counts, recv_counts, "dedup");
+  } else {
+    recv = g.alltoall_rows(send, send_counts, nullptr, "dedup").to(mine.device());
+  }
+  // This rank's encoded documents, in enc_idx order, from its own encodings or received ones.
+  at::Tensor both = at::cat({mine, recv});
+  std::vector<int64_t> src;
+  const int64_t* u = U.data_ptr<int64_t>();
+  const int64_t* ei = enc.data_ptr<int64_t>();
+  for (int64_t j = 0; j < enc.numel(); ++j) {
+    const int64_t doc = u[ei[j]];
+    src.push_back(encoder_of(doc) == me ? pos[doc] : mine.size(0) + recv_pos[doc]);
+  }
+  at::Tensor rows = both.index_select(0, at::tensor(src, at::kLong).to(both.device())).to(t.d_u.scalar_type());
+  const at::Tensor gflag = grad_flag.to(at::kBool).to(rows.device());
+  const at::Tensor gpos = gflag.nonzero().squeeze(1), npos = gflag.logical_not().nonzero().squeeze(1);
+  if (gpos.numel() > 0) {
+    t.v_grad = rows.index_select(0, gpos);
+    t.d_u = t.d_u.index_put({t.idx_grad}, t.v_grad);
+  }
+  if (npos.numel() > 0) t.d_u = t.d_u.index_put({t.enc_idx.index_select(0, npos.to(t.enc_idx.device()))}, rows.index_select(0, npos).detach());
+  if (world_grad) t.d_u = t.d_u + recv.sum().to(t.d_u.scalar_type()) * 0.0;
+  return t;
+}
+
 void LemurModelImpl::write_targets(const data::Batch& b, const ForwardMode& mode, int64_t step, const TargetContent& t) {
   // Before the history reads: an id encoded in this step is read fresh.
   const at::Tensor& U = b.unique_docs;
@@ -519,7 +625,7 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
   out.q = query_embedding(b, ids.ns_ids, ids.dense, mode.train);
   const TargetPlan plan = plan_targets(b, mode, rng, out);
   t_bank += timer.lap();
-  const TargetContent targets = encode_targets(b, docs, plan, out);
+  const TargetContent targets = group && mode.train ? encode_targets_across_ranks(b, docs, plan, out) : encode_targets(b, docs, plan, out);
   t_enc += timer.lap();
   out.d = ops::expand_rows(targets.d_u, b.doc_inverse);
   // Stop-gradient ablation: the ranker sees the embeddings, the encoders learn from SQDC only.

@@ -116,6 +116,11 @@ struct LemurModelImpl : torch::nn::Module {
   IdFeatures id_features(const data::Batch& b, bool train, std::mt19937_64& rng);
   TargetPlan plan_targets(const data::Batch& b, const ForwardMode& mode, std::mt19937_64& rng, ForwardOutput& out);
   TargetContent encode_targets(const data::Batch& b, const data::DocumentTable& docs, const TargetPlan& plan, ForwardOutput& out);
+  // Data-parallel training: the paper's all_gather + Dedup Join. A document several ranks
+  // need in one step is encoded once, by one of them, and its vector sent to the others
+  // (all-to-all, gradients back to the encoding rank).
+  TargetContent encode_targets_across_ranks(const data::Batch& b, const data::DocumentTable& docs, const TargetPlan& plan,
+                                            ForwardOutput& out);
   void write_targets(const data::Batch& b, const ForwardMode& mode, int64_t step, const TargetContent& t);
   SequenceFeatures sequence_features(const data::Batch& b, const data::DocumentTable& docs, const ForwardMode& mode,
                                      const SequenceInputs& in, double& t_enc);

@@ -34,11 +34,12 @@ interface Out {
   rank: number;
   steps: number;
   samples: number;
-  losses: { step: number; loss: number }[];
+  losses: { step: number; loss: number; encoded: number }[];
   scores: number[];
   bank: number[];
   traffic: Record<string, number>;
   idTableParameters: number;
+  encoded: number;
   bankRowsHeld: number;
   bankRows: number;
 }
@@ -105,8 +106,12 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     // the ranks hold one model: identical predictions and bank rows, bit for bit
     expect(r1.scores).toEqual(r0.scores);
     expect(r1.bank).toEqual(r0.bank);
-    expect(r1.losses).toEqual(r0.losses);
-    for (const kind of ['dense', 'tables', 'bank', 'sqdc']) expect(r0.traffic[kind], kind).toBeGreaterThan(0);
+    expect(r1.losses.map((l) => l.loss)).toEqual(r0.losses.map((l) => l.loss));
+    for (const kind of ['dense', 'tables', 'bank', 'sqdc', 'dedup']) expect(r0.traffic[kind], kind).toBeGreaterThan(0);
+    // cross-rank dedup: a document both halves of a batch need is encoded once, so the ranks
+    // together run the encoder on exactly what one process does
+    expect(o.encoded).toBeGreaterThan(0);
+    expect(r0.encoded + r1.encoded).toBe(o.encoded);
     if (layout === 'sharded') {
       // tables row-wise and the bank by document: each rank holds half the rows (+- a block's rounding)
       expect(r0.idTableParameters + r1.idTableParameters).toBe(o.idTableParameters);

@@ -261,6 +261,7 @@ interface NativeModel {
   joinGroup(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; fingerprint: string }): Promise<void>;
   barrier(what: string): Promise<void>;
   traffic(reset: boolean): Promise<Record<string, number>>;
+  allgather(rows: Float64Array, width: number): Promise<Float64Array>;
   readonly step: number;
   readonly pretrainSteps: number;
 }
@@ -630,8 +631,8 @@ export class Lemur extends EventEmitter {
     return s;
   }
 
-  private loader(split: string, options: { shuffle: boolean; batchSize: number; seed?: number; epoch?: number; startBatch?: number; sharded?: boolean }): NativeLoader {
-    const shard = options.sharded && this.distributed ? { shardRank: this.distributed.rank, shardCount: this.distributed.worldSize } : {};
+  private loader(split: string, options: { shuffle: boolean; batchSize: number; seed?: number; epoch?: number; startBatch?: number; sharded?: boolean; pad?: boolean }): NativeLoader {
+    const shard = options.sharded && this.distributed ? { shardRank: this.distributed.rank, shardCount: this.distributed.worldSize, shardPad: options.pad ?? false } : {};
     return new (native().Loader as NativeCtor<NativeLoader>)(this.samplesOf(split), {
       ...shard,
       batchSize: options.batchSize,
@@ -885,8 +886,14 @@ export class Lemur extends EventEmitter {
   private async collect(split: string, encodeMissing: boolean, keepQueries: number, signal?: AbortSignal, what = 'evaluation') {
     const cols = this.dataset.splits[split];
     if (!cols) throw new LemurError(`the dataset has no split '${split}' (it has: ${Object.keys(this.dataset.splits).join(', ')})`);
-    const loader = this.loader(split, { shuffle: false, batchSize: this.config.train.evalBatchSize });
+    // Data-parallel: each rank scores its shard of every batch, then the ranks exchange their
+    // scores, so every rank computes the same metrics in 1/worldSize of the time.
+    const world = this.distributed?.worldSize ?? 1;
+    const batchSize = Math.max(this.config.train.evalBatchSize, world);
+    const loader = this.loader(split, { shuffle: false, batchSize, sharded: world > 1, pad: true });
     const n = cols.rows;
+    const mine: number[] = [];  // [row, score] pairs of this rank (distributed)
+    const myQueries: number[] = [];  // [doc, q...] rows of this rank (distributed)
     const scores = new Float32Array(n);
     const e = this.config.embeddingDim;
     // the query embeddings of up to `keepQueries` positive rows, spread over the split
@@ -905,17 +912,43 @@ export class Lemur extends EventEmitter {
           const row = Number(r.rows[i]);
           const v = r.scores[i]!;
           scores[row] = v;
+          if (world > 1) mine.push(row, v);
           if (!Number.isFinite(v)) {
             nonFinite++;
             if (firstBad < 0 || row < firstBad) firstBad = row;
           }
-          if (stride && r.queryEmbeddings && r.labels[i]! > 0.5 && positives++ % stride === 0 && queries.length < keepQueries)
+          if (stride && r.queryEmbeddings && r.labels[i]! > 0.5 && positives++ % stride === 0 && queries.length < keepQueries) {
             queries.push({ q: r.queryEmbeddings.slice(i * e, (i + 1) * e), doc: Number(r.doc[i]) });
+            if (world > 1) myQueries.push(Number(r.doc[i]), ...r.queryEmbeddings.slice(i * e, (i + 1) * e));
+          }
         }
         misses += r.targetMisses;
       }
     } finally {
       loader.close();
+    }
+    if (world > 1) {
+      const all = (await this.model.allgather(Float64Array.from(mine), 2)) as unknown as Float64Array;
+      nonFinite = 0;
+      firstBad = -1;
+      for (let i = 0; i < all.length; i += 2) {
+        const row = all[i]!;
+        const v = all[i + 1]!;
+        scores[row] = v;
+        if (!Number.isFinite(v)) {
+          nonFinite++;
+          if (firstBad < 0 || row < firstBad) firstBad = row;
+        }
+      }
+      const counts = (await this.model.allgather(Float64Array.of(misses, nonFinite), 2)) as unknown as Float64Array;
+      misses = 0;
+      for (let i = 0; i < counts.length; i += 2) misses += counts[i]!;
+      if (stride) {
+        const q = (await this.model.allgather(Float64Array.from(myQueries), e + 1)) as unknown as Float64Array;
+        queries.length = 0;
+        for (let i = 0; i + e < q.length && queries.length < keepQueries; i += e + 1)
+          queries.push({ doc: q[i]!, q: Float32Array.from(q.subarray(i + 1, i + 1 + e)) });
+      }
     }
     if (nonFinite > 0)
       throw new LemurError(

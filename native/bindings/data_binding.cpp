@@ -145,6 +145,7 @@ LoaderObject::LoaderObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Lo
     opt.prefetch = o.integer("prefetch", 4);
     opt.shard_rank = o.integer("shardRank", 0);
     opt.shard_count = o.integer("shardCount", 1);
+    opt.shard_pad = o.boolean("shardPad", false);
     if (o.has("views"))
       for (auto& v : o.objects("views"))
         opt.views.push_back({v.string("name"), v.string("column"), v.integer("maxLength", 0), v.boolean("action", false),

@@ -175,6 +175,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
                                       InstanceMethod<&ModelObject::Trace>("trace"),
                                       InstanceMethod<&ModelObject::JoinGroup>("joinGroup"),
                                       InstanceMethod<&ModelObject::SaveShard>("saveShard"),
+                                      InstanceMethod<&ModelObject::Allgather>("allgather"),
                                       InstanceMethod<&ModelObject::Barrier>("barrier"),
                                       InstanceMethod<&ModelObject::Traffic>("traffic"),
                                       InstanceAccessor<&ModelObject::Step>("step"),
@@ -345,6 +346,21 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
       auto state = state_;
       return queue(info, "save", [state, path] { state->get().save(path); },
                    [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    });
+  }
+
+  // allgather(Float64Array, width) -> Float64Array: every rank's rows of `width` values
+  Napi::Value Allgather(const Napi::CallbackInfo& info) {
+    return js_call(info.Env(), [&]() -> Napi::Value {
+      const int64_t width = info.Length() > 1 ? info[1].As<Napi::Number>().Int64Value() : 1;
+      at::Tensor t = TensorObject::TensorOf(info.Env(), info[0], "allgather: rows").to(at::kDouble).clone();
+      if (width < 1 || t.numel() % width != 0) throw UserError("allgather: the array's length is not a multiple of the row width");
+      t = t.view({-1, width});
+      auto state = state_;
+      auto out = std::make_shared<at::Tensor>();
+      return queue(
+          info, "allgather", [state, t, out] { *out = state->get().allgather(t).reshape({-1}).contiguous(); },
+          [out](Napi::Env e) -> Napi::Value { return export_tensor(e, *out); });
     });
   }
 

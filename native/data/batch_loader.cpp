@@ -59,7 +59,8 @@ BatchLoader::BatchLoader(std::shared_ptr<const SampleTable> table, LoaderOptions
   const int64_t rows = table_->rows;
   batches_per_epoch_ = options_.drop_last ? rows / options_.batch_size
                                           : (rows + options_.batch_size - 1) / options_.batch_size;
-  if (!options_.drop_last && rows % options_.batch_size != 0 && rows % options_.batch_size < options_.shard_count)
+  if (!options_.drop_last && !options_.shard_pad && rows % options_.batch_size != 0 &&
+      rows % options_.batch_size < options_.shard_count)
     --batches_per_epoch_;  // the last batch cannot give every rank a row
   if (batches_per_epoch_ == 0)
     throw UserError("loader: the split has " + std::to_string(rows) + " rows, fewer than one batch of " +
@@ -101,6 +102,7 @@ void BatchLoader::produce() {
         const int64_t lo = b * bs, hi = std::min(rows, lo + bs), n = hi - lo;
         const int64_t r = options_.shard_rank, k = options_.shard_count;
         std::vector<int64_t> idx(order.begin() + lo + r * n / k, order.begin() + lo + (r + 1) * n / k);
+        if (idx.empty()) idx.push_back(order[lo + n - 1]);  // shard_pad: a short final batch
         try {
           item.batch = assemble(*table_, idx, options_.views);
           item.batch.global_size = n;

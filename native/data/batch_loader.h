@@ -36,6 +36,9 @@ struct LoaderOptions {
   // [floor(r B / n), floor((r+1) B / n)): disjoint, deterministic, and every rank takes the
   // same number of steps (a final batch with fewer rows than ranks is dropped on all ranks).
   int64_t shard_rank = 0, shard_count = 1;
+  // Evaluation: keep such a final batch; a rank without a row of it takes the batch's last
+  // row again (same model on every rank, so the duplicate scores the same).
+  bool shard_pad = false;
   std::vector<SequenceView> views;
 };
 

@@ -157,6 +157,10 @@ void Trainer::barrier(const std::string& what) {
   if (group_) group_->barrier(what);
 }
 
+at::Tensor Trainer::allgather(const at::Tensor& rows) {
+  return group_ ? group_->allgather_rows(rows, nullptr, "evaluation") : rows;
+}
+
 double Trainer::learning_rate_scale(int64_t step) const {
   const int64_t w = config_.optim.warmup_steps;
   return w > 0 ? std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(w)) : 1.0;

@@ -79,6 +79,8 @@ class Trainer {
   void join_group(const dist::GroupOptions& options, const std::string& fingerprint);
   dist::ProcessGroup* group() { return group_.get(); }
   void barrier(const std::string& what);
+  // Every rank's rows, concatenated in rank order (no group: the rows themselves).
+  at::Tensor allgather(const at::Tensor& rows);
 
   int64_t step() const { return step_; }
   int64_t pretrain_step_count() const { return pretrain_step_; }

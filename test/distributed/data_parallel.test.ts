@@ -135,6 +135,18 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     else expect(a.out!.idTableParameters).toBe(one.out!.idTableParameters);
   });
 
+  it('evaluation is sharded too, a last batch with fewer rows than ranks included: every row scored as in one process', async () => {
+    const rows = openDataset(join(dir, 'data')).splits.test!.rows;
+    const cfg = { preset: 'dlrm-mlp', seed: 3, train: { batchSize: 50, evalBatchSize: rows - 1 } };  // last batch: 1 row
+    const [one, [a, b]] = await Promise.all([run({ LEMUR_TEST_STEPS: '3' }, cfg), ranks(2, { LEMUR_TEST_STEPS: '3' }, [cfg, cfg])]);
+    for (const r of [one, a, b]) expect(r.code, r.stderr).toBe(0);
+    expect(a.out!.scores.length).toBe(rows);
+    expect(a.out!.scores.at(-1)).toBeGreaterThan(0);  // the padded row was scored (scores are probabilities)
+    expect(maxDiff(a.out!.scores, one.out!.scores)).toBeLessThan(TOL);
+    expect(b.out!.scores).toEqual(a.out!.scores);
+    expect(a.out!.traffic.evaluation).toBeGreaterThan(0);
+  });
+
   // The other backbones and the two-stage protocol (pre-training on its own budget, then the
   // bank indexed by every rank): the same equality, to 1e-4 (two-stage's frozen encoders and
   // pre-training SQDC add their own summation order).

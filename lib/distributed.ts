@@ -37,11 +37,17 @@ export interface DistributedOptions {
    * history rows are fetched from their owners once, deduplicated) or 'replicated'.
    */
   bank?: 'sharded' | 'replicated';
+  /**
+   * SQDC's in-batch negatives from every rank (default true: the contrast of N ranks x batch
+   * B equals one process's with batch N B; its traffic grows with N), or from each rank's own
+   * batch only (LEMUR_DIST_GLOBAL_NEGATIVES=0).
+   */
+  globalNegatives?: boolean;
 }
 
 export type ResolvedDistributed = Required<DistributedOptions>;
 
-const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables', 'bank'] as const;
+const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables', 'bank', 'globalNegatives'] as const;
 
 function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -67,7 +73,9 @@ export function resolveDistributed(o: DistributedOptions): ResolvedDistributed {
   if (tables !== 'sharded' && tables !== 'replicated') throw new LemurError(`distributed.tables must be 'sharded' or 'replicated', got ${JSON.stringify(tables)}`);
   const bank = o.bank ?? 'sharded';
   if (bank !== 'sharded' && bank !== 'replicated') throw new LemurError(`distributed.bank must be 'sharded' or 'replicated', got ${JSON.stringify(bank)}`);
-  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables, bank };
+  const globalNegatives = o.globalNegatives ?? true;
+  if (typeof globalNegatives !== 'boolean') throw new LemurError(`distributed.globalNegatives must be true or false, got ${JSON.stringify(globalNegatives)}`);
+  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables, bank, globalNegatives };
 }
 
 /**
@@ -93,6 +101,7 @@ export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
     timeoutSeconds: num('LEMUR_DIST_TIMEOUT', 180),
     ...(env.LEMUR_DIST_TABLES ? { tables: env.LEMUR_DIST_TABLES as 'sharded' | 'replicated' } : {}),
     ...(env.LEMUR_DIST_BANK ? { bank: env.LEMUR_DIST_BANK as 'sharded' | 'replicated' } : {}),
+    ...(env.LEMUR_DIST_GLOBAL_NEGATIVES ? { globalNegatives: !['0', 'false'].includes(env.LEMUR_DIST_GLOBAL_NEGATIVES) } : {}),
   });
 }
 

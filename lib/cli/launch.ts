@@ -24,11 +24,13 @@ export interface LaunchOptions {
 /** The command line of a worker: this one without the launcher's own flags. */
 export function workerArgs(argv: string[], threads: number): string[] {
   const launcherFlags = new Set(['--nproc', '--nnodes', '--node-rank', '--master-addr', '--master-port', '--dist-timeout', '--threads']);
+  const launcherSwitches = new Set(['--replicate', '--no-global-negatives']);  // passed on in the environment
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(0, eq) : a;
+    if (launcherSwitches.has(name)) continue;
     if (launcherFlags.has(name)) {
       if (eq < 0) i++;  // its value is the next argument
       continue;

@@ -141,6 +141,8 @@ interface TrainFlags {
   masterAddr?: string;
   masterPort?: number;
   distTimeout?: number;
+  replicate?: boolean;
+  globalNegatives?: boolean;
 }
 
 export function trainCommand(): Command {
@@ -175,8 +177,13 @@ export function trainCommand(): Command {
     .option('--master-addr <host>', 'address of node 0, where the rendezvous runs (default 127.0.0.1)')
     .option('--master-port <port>', 'its port (default 29500)', integer(1))
     .option('--dist-timeout <seconds>', 'a rank that waits this long for another stops with an error naming it (default 180)', integer(1))
+    .option('--replicate', 'data-parallel: every rank holds all ID-table and bank rows (default: sharded across the ranks)')
+    .option('--no-global-negatives', "data-parallel: SQDC contrasts each rank's own batch (default: the whole job's)")
     .action(async (f: TrainFlags) => {
       const startedAt = performance.now();
+      // the workers (started here or by another launcher) read these from the environment
+      if (f.replicate) process.env.LEMUR_DIST_TABLES = process.env.LEMUR_DIST_BANK = 'replicated';
+      if (f.globalNegatives === false) process.env.LEMUR_DIST_GLOBAL_NEGATIVES = '0';
       if (f.nproc !== undefined || (f.nnodes ?? 1) > 1) {
         process.exitCode = await launchWorkers({ nproc: f.nproc ?? 1, nnodes: f.nnodes ?? 1, nodeRank: f.nodeRank ?? 0, masterAddr: f.masterAddr, masterPort: f.masterPort, timeoutSeconds: f.distTimeout, threads: f.threads });
         return;

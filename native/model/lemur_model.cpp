@@ -370,7 +370,7 @@ TargetContent LemurModelImpl::encode_targets_across_ranks(const data::Batch& b, 
   const at::Tensor grad_flag = plan.grad.to(at::kCPU).index_select(0, enc).to(at::kLong);
   // Who wants what: [doc, with gradient] from every rank.
   std::vector<int64_t> counts;
-  at::Tensor all = g.allgather_rows(at::stack({U.index_select(0, enc), grad_flag}, 1), &counts, "dedup");
+  at::Tensor all = g.allgather_rows(at::stack({U.index_select(0, enc), grad_flag}, 1), &counts, "dedup ids");
   std::map<int64_t, std::vector<int>> wanters;  // doc -> ranks (in rank order), sorted by doc
   std::map<int64_t, bool> grad_any;
   {
@@ -434,9 +434,9 @@ TargetContent LemurModelImpl::encode_targets_across_ranks(const data::Batch& b, 
     // every rank takes part in the backward all-to-all: the input carries a (zero) gradient
     // path on every rank, and the received rows reach the loss on every rank
     if (!send.requires_grad()) send = send + doc_encoder->parameters()[0].sum().to(at::kFloat) * 0.0;
-    recv = dist::alltoall_with_grad(g, send, send_counts, recv_counts, "dedup");
+    recv = dist::alltoall_with_grad(g, send, send_counts, recv_counts, "dedup rows");
   } else {
-    recv = g.alltoall_rows(send, send_counts, nullptr, "dedup").to(mine.device());
+    recv = g.alltoall_rows(send, send_counts, nullptr, "dedup rows").to(mine.device());
   }
   // This rank's encoded documents, in enc_idx order, from its own encodings or received ones.
   at::Tensor both = at::cat({mine, recv});

@@ -147,6 +147,7 @@ void Trainer::join_group(const dist::GroupOptions& options, const std::string& f
   }
   dist::broadcast_module(*group, *model_, own);
   group_ = std::move(group);
+  global_negatives_ = options.global_negatives;
   model_->group = group_->world_size() > 1 ? group_.get() : nullptr;
   if (tables.sharded()) tables.connect(group_.get());
   if (!model_->bank.is_empty() && model_->bank->sharded()) model_->bank->connect(group_.get());
@@ -218,7 +219,7 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
     AutocastScope autocast(config_.bf16 && dev.is_cuda());
     out = model_->forward(b, *documents_, ForwardMode{true, !pretrain, true}, step_, rng);
     const bool with_sqdc = out.q.defined() && (pretrain || config_.loss.sqdc_weight > 0) && !model_->encoders_frozen();
-    if (with_sqdc && dp) {
+    if (with_sqdc && dp && global_negatives_) {
       // Global negatives: the whole world's batch in one contrast, the same on every rank.
       at::Tensor q_all = dist::all_gather_with_grad(*dp, out.q, "sqdc");
       at::Tensor d_all = dist::all_gather_with_grad(*dp, out.d, "sqdc");

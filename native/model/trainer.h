@@ -105,6 +105,7 @@ class Trainer {
   int64_t step_ = 0;           // ranking steps
   int64_t pretrain_step_ = 0;  // two-stage pre-training steps
   std::shared_ptr<dist::ProcessGroup> group_;
+  bool global_negatives_ = true;
 };
 
 }  // namespace lemur::model

@@ -107,7 +107,7 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(r1.scores).toEqual(r0.scores);
     expect(r1.bank).toEqual(r0.bank);
     expect(r1.losses.map((l) => l.loss)).toEqual(r0.losses.map((l) => l.loss));
-    for (const kind of ['dense', 'tables', 'bank', 'sqdc', 'dedup']) expect(r0.traffic[kind], kind).toBeGreaterThan(0);
+    for (const kind of ['dense', 'tables', 'bank', 'sqdc', 'dedup ids', 'dedup rows']) expect(r0.traffic[kind], kind).toBeGreaterThan(0);
     // cross-rank dedup: a document both halves of a batch need is encoded once, so the ranks
     // together run the encoder on exactly what one process does
     expect(o.encoded).toBeGreaterThan(0);
@@ -133,6 +133,14 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(a.out!.traffic.tables).toBeGreaterThan(0);
     if (tables === 'sharded') expect(a.out!.idTableParameters).toBeLessThan(0.6 * one.out!.idTableParameters);
     else expect(a.out!.idTableParameters).toBe(one.out!.idTableParameters);
+  });
+
+  it('globalNegatives: false contrasts each rank\'s own batch (no SQDC traffic, a different loss)', async () => {
+    const [[a0], [b0]] = [await ranks(2, { LEMUR_TEST_STEPS: '3' }), await ranks(2, { LEMUR_TEST_STEPS: '3', LEMUR_DIST_GLOBAL_NEGATIVES: '0' })];
+    for (const r of [a0, b0]) expect(r!.code, r!.stderr).toBe(0);
+    expect(a0!.out!.traffic.sqdc).toBeGreaterThan(0);
+    expect(b0!.out!.traffic.sqdc ?? 0).toBe(0);
+    expect(b0!.out!.losses[0]!.loss).not.toBe(a0!.out!.losses[0]!.loss);
   });
 
   it('evaluation is sharded too, a last batch with fewer rows than ranks included: every row scored as in one process', async () => {

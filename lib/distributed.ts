@@ -43,11 +43,16 @@ export interface DistributedOptions {
    * batch only (LEMUR_DIST_GLOBAL_NEGATIVES=0).
    */
   globalNegatives?: boolean;
+  /**
+   * Send the dense gradients in buckets while backward still runs (default true), instead of
+   * all at once after it (LEMUR_DIST_OVERLAP=0).
+   */
+  overlap?: boolean;
 }
 
 export type ResolvedDistributed = Required<DistributedOptions>;
 
-const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables', 'bank', 'globalNegatives'] as const;
+const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables', 'bank', 'globalNegatives', 'overlap'] as const;
 
 function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -75,7 +80,9 @@ export function resolveDistributed(o: DistributedOptions): ResolvedDistributed {
   if (bank !== 'sharded' && bank !== 'replicated') throw new LemurError(`distributed.bank must be 'sharded' or 'replicated', got ${JSON.stringify(bank)}`);
   const globalNegatives = o.globalNegatives ?? true;
   if (typeof globalNegatives !== 'boolean') throw new LemurError(`distributed.globalNegatives must be true or false, got ${JSON.stringify(globalNegatives)}`);
-  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables, bank, globalNegatives };
+  const overlap = o.overlap ?? true;
+  if (typeof overlap !== 'boolean') throw new LemurError(`distributed.overlap must be true or false, got ${JSON.stringify(overlap)}`);
+  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables, bank, globalNegatives, overlap };
 }
 
 /**
@@ -102,6 +109,7 @@ export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
     ...(env.LEMUR_DIST_TABLES ? { tables: env.LEMUR_DIST_TABLES as 'sharded' | 'replicated' } : {}),
     ...(env.LEMUR_DIST_BANK ? { bank: env.LEMUR_DIST_BANK as 'sharded' | 'replicated' } : {}),
     ...(env.LEMUR_DIST_GLOBAL_NEGATIVES ? { globalNegatives: !['0', 'false'].includes(env.LEMUR_DIST_GLOBAL_NEGATIVES) } : {}),
+    ...(env.LEMUR_DIST_OVERLAP ? { overlap: !['0', 'false'].includes(env.LEMUR_DIST_OVERLAP) } : {}),
   });
 }
 

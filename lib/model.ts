@@ -258,7 +258,7 @@ interface NativeModel {
   save(path: string): Promise<void>;
   saveShard(path: string): Promise<void>;
   load(path: string): Promise<void>;
-  joinGroup(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; globalNegatives: boolean; fingerprint: string }): Promise<void>;
+  joinGroup(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; globalNegatives: boolean; overlap: boolean; fingerprint: string }): Promise<void>;
   barrier(what: string): Promise<void>;
   traffic(reset: boolean): Promise<Record<string, number>>;
   allgather(rows: Float64Array, width: number): Promise<Float64Array>;
@@ -582,6 +582,7 @@ export class Lemur extends EventEmitter {
         masterPort: d.masterPort,
         timeoutMs: Math.round(d.timeoutSeconds * 1000),
         globalNegatives: d.globalNegatives,
+        overlap: d.overlap,
         fingerprint: trainingFingerprint({ config: this.config, position: this.position, pretrainPosition: this.pretrainPosition, globalNegatives: d.globalNegatives, tables: d.tables, bank: d.bank }, this.dataset.manifest),
       }),
     );

@@ -401,6 +401,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
       g.master_port = static_cast<int>(o.integer("masterPort"));
       g.timeout = std::chrono::milliseconds(o.integer("timeoutMs"));
       g.global_negatives = o.boolean("globalNegatives", true);
+      g.overlap = o.boolean("overlap", true);
       std::string fingerprint = o.string("fingerprint");
       auto state = state_;
       return queue(info, "joinGroup", [state, g, fingerprint] { state->get().join_group(g, fingerprint); },

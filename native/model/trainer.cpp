@@ -148,6 +148,7 @@ void Trainer::join_group(const dist::GroupOptions& options, const std::string& f
   dist::broadcast_module(*group, *model_, own);
   group_ = std::move(group);
   global_negatives_ = options.global_negatives;
+  overlap_ = options.overlap;
   model_->group = group_->world_size() > 1 ? group_.get() : nullptr;
   if (tables.sharded()) tables.connect(group_.get());
   if (!model_->bank.is_empty() && model_->bank->sharded()) model_->bank->connect(group_.get());
@@ -241,13 +242,27 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
   }
   auto t_bw = Clock::now();
   optimizer_->zero_grad();
+  if (dp && overlap_) {
+    // (re)built for the parameters that train now (two-stage freezes the encoders)
+    std::vector<at::Tensor> trainable;
+    for (auto& p : clip_params_)
+      if (p.requires_grad()) trainable.push_back(p);
+    bool same = reducer_ && reducer_->params().size() == trainable.size();
+    for (size_t i = 0; same && i < trainable.size(); ++i) same = reducer_->params()[i].is_same(trainable[i]);
+    if (!same) {
+      reducer_.reset();
+      reducer_ = std::make_unique<dist::GradientReducer>(*dp, trainable);
+    }
+    reducer_->prepare();
+  }
   if (loss.requires_grad()) loss.backward();
   sync(dev);
   st.t_backward = since(t_bw);
   double t_comm = 0;
   if (dp) {
     auto t_c = Clock::now();
-    dist::average_dense_gradients(*dp, clip_params_);
+    if (reducer_ && overlap_) reducer_->finish();  // most buckets went during backward
+    else dist::average_dense_gradients(*dp, clip_params_);
     if (model_->tables->sharded()) model_->tables->exchange_sharded_gradients();  // rows to their owners
     else dist::average_table_gradients(*dp, *model_->tables);
     // The figures below are the world's: the loss is the global batch's mean BCE (+ SQDC).

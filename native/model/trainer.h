@@ -11,6 +11,7 @@
 
 #include "data/batch_loader.h"
 #include "data/dataset.h"
+#include "dist/gradient_reducer.h"
 #include "dist/process_group.h"
 #include "model/lemur_model.h"
 
@@ -105,7 +106,8 @@ class Trainer {
   int64_t step_ = 0;           // ranking steps
   int64_t pretrain_step_ = 0;  // two-stage pre-training steps
   std::shared_ptr<dist::ProcessGroup> group_;
-  bool global_negatives_ = true;
+  bool global_negatives_ = true, overlap_ = true;
+  std::unique_ptr<dist::GradientReducer> reducer_;
 };
 
 }  // namespace lemur::model

@@ -143,6 +143,13 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(b0!.out!.losses[0]!.loss).not.toBe(a0!.out!.losses[0]!.loss);
   });
 
+  it('gradients sent during backward (overlap, default) or after it: the same model, bit for bit', async () => {
+    const [[a], [b]] = await Promise.all([ranks(2, { LEMUR_TEST_STEPS: '4' }), ranks(2, { LEMUR_TEST_STEPS: '4', LEMUR_DIST_OVERLAP: '0' })]);
+    for (const r of [a, b]) expect(r!.code, r!.stderr).toBe(0);
+    expect(b!.out!.scores).toEqual(a!.out!.scores);
+    expect(b!.out!.losses.map((l) => l.loss)).toEqual(a!.out!.losses.map((l) => l.loss));
+  });
+
   it('evaluation is sharded too, a last batch with fewer rows than ranks included: every row scored as in one process', async () => {
     const rows = openDataset(join(dir, 'data')).splits.test!.rows;
     const cfg = { preset: 'dlrm-mlp', seed: 3, train: { batchSize: 50, evalBatchSize: rows - 1 } };  // last batch: 1 row

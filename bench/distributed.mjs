@@ -37,35 +37,35 @@ const dir = await cachedDatasetDir(DATA);
 const cores = availableParallelism();
 const self = fileURLToPath(import.meta.url);
 
-function job(n, layout = 'sharded') {
+function job(n, layout = 'sharded', overlap = true) {
   const threads = Math.max(1, Math.floor(cores / n));
   const port = String(29900 + Math.floor(Math.random() * 500));
   const spec = { dir, threads, batch: Number(args.batch), steps: Number(args.steps), warmup: Number(args.warmup) };
   return Promise.all(
     Array.from({ length: n }, (_, r) =>
       new Promise((resolve, reject) => {
-        const env = { ...process.env, LEMUR_BENCH_WORKER: JSON.stringify(spec), ...(n > 1 ? { RANK: String(r), WORLD_SIZE: String(n), MASTER_PORT: port, LEMUR_DIST_TABLES: layout, LEMUR_DIST_BANK: layout } : {}) };
+        const env = { ...process.env, LEMUR_BENCH_WORKER: JSON.stringify(spec), ...(n > 1 ? { RANK: String(r), WORLD_SIZE: String(n), MASTER_PORT: port, LEMUR_DIST_TABLES: layout, LEMUR_DIST_BANK: layout, LEMUR_DIST_OVERLAP: overlap ? '1' : '0' } : {}) };
         const c = spawn(process.execPath, [self], { env, stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         c.stdout.on('data', (d) => (out += d));
         c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`worker ${r} exited ${code}`))));
       }),
     ),
-  ).then((ranks) => ({ n, threads, layout: n > 1 ? layout : '-', ranks }));
+  ).then((ranks) => ({ n, threads, layout: n > 1 ? layout : '-', overlap: n > 1 ? (overlap ? 'yes' : 'no') : '-', ranks }));
 }
 
 const n = Number(args.workers);
-const runs = [await job(1), await job(n, 'sharded'), await job(n, 'replicated')];
+const runs = [await job(1), await job(n, 'sharded'), await job(n, 'sharded', false), await job(n, 'replicated')];
 const m = machine();
 console.log(`${m.date} · lemur ${m.lemur} · LibTorch ${m.torch} · ${cores} cores · lemur preset, global batch ${args.batch}, ${args.steps} steps after ${args.warmup} warm-up`);
 console.log();
 const ms = (s) => (s * 1000).toFixed(1);
 console.log(
   table(
-    ['workers', 'tables and bank', 'threads each', 'samples/s', 'data', 'encoder', 'bank', 'backbone', 'backward', 'communication', 'optimizer', 'step (ms)'],
-    runs.map(({ n, threads, layout, ranks }) => {
+    ['workers', 'tables and bank', 'overlap', 'threads each', 'samples/s', 'data', 'encoder', 'bank', 'backbone', 'backward', 'communication', 'optimizer', 'step (ms)'],
+    runs.map(({ n, threads, layout, overlap, ranks }) => {
       const t = ranks[0].times;
-      return [n, layout, threads, ranks[0].samplesPerSecond.toFixed(0), ms(t.data), ms(t.encoder), ms(t.bank), ms(t.backbone), ms(t.backward), ms(t.communication), ms(t.optimizer), ms(t.total)];
+      return [n, layout, overlap, threads, ranks[0].samplesPerSecond.toFixed(0), ms(t.data), ms(t.encoder), ms(t.bank), ms(t.backbone), ms(t.backward), ms(t.communication), ms(t.optimizer), ms(t.total)];
     }),
   ),
 );
@@ -85,7 +85,7 @@ const scale = (kind, layout, N) => {
   return allToAll ? (N - 1) / N : N - 1;
 };
 const mb = (b) => (b / 1e6).toFixed(b < 1e5 ? 3 : 2);
-for (const run of runs.slice(1)) {
+for (const run of [runs[1], runs[3]]) {
   const measured = run.ranks[0].traffic;
   const kinds = Object.keys(measured).filter((k) => !['start-up', 'stats', 'checkpoint', 'evaluation'].includes(k));
   const at = (k, N) => (measured[k] / scale(k, run.layout, n)) * scale(k, run.layout, N);

@@ -262,6 +262,7 @@ interface NativeModel {
   barrier(what: string): Promise<void>;
   traffic(reset: boolean): Promise<Record<string, number>>;
   allgather(rows: Float64Array, width: number): Promise<Float64Array>;
+  parameterDigest(): Promise<string>;
   readonly step: number;
   readonly pretrainSteps: number;
 }
@@ -588,6 +589,15 @@ export class Lemur extends EventEmitter {
     );
     this.distributed = d;
     return d;
+  }
+
+  /**
+   * A digest (FNV-1a) of the dense parameters' bytes: in a data-parallel job every rank has
+   * the same one after every step. Queued behind the running step, so it may be called
+   * from a progress callback.
+   */
+  parameterDigest(): Promise<string> {
+    return this.model.parameterDigest();
   }
 
   /** Bytes this rank sent to the others since the last reset, by kind (dense, tables, bank, sqdc, ...). */

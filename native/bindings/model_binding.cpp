@@ -176,6 +176,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
                                       InstanceMethod<&ModelObject::JoinGroup>("joinGroup"),
                                       InstanceMethod<&ModelObject::SaveShard>("saveShard"),
                                       InstanceMethod<&ModelObject::Allgather>("allgather"),
+                                      InstanceMethod<&ModelObject::ParameterDigest>("parameterDigest"),
                                       InstanceMethod<&ModelObject::Barrier>("barrier"),
                                       InstanceMethod<&ModelObject::Traffic>("traffic"),
                                       InstanceAccessor<&ModelObject::Step>("step"),
@@ -361,6 +362,15 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
       return queue(
           info, "allgather", [state, t, out] { *out = state->get().allgather(t).reshape({-1}).contiguous(); },
           [out](Napi::Env e) -> Napi::Value { return export_tensor(e, *out); });
+    });
+  }
+
+  Napi::Value ParameterDigest(const Napi::CallbackInfo& info) {
+    return js_call(info.Env(), [&]() -> Napi::Value {
+      auto state = state_;
+      auto out = std::make_shared<std::string>();
+      return queue(info, "parameterDigest", [state, out] { *out = state->get().parameter_digest(); },
+                   [out](Napi::Env e) -> Napi::Value { return Napi::String::New(e, *out); });
     });
   }
 

@@ -615,6 +615,18 @@ void Trainer::load(const std::string& path) {
   optimizer_->load(opt);
 }
 
+std::string Trainer::parameter_digest() {
+  uint64_t h = 1469598103934665603ULL;
+  for (auto& p : model_->parameters()) {
+    at::Tensor c = p.detach().to(at::kCPU).contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(c.data_ptr());
+    for (size_t i = 0, n = c.numel() * c.element_size(); i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 int64_t Trainer::parameter_count() {
   int64_t n = 0;
   for (auto& p : model_->parameters()) n += p.numel();

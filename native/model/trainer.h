@@ -88,6 +88,9 @@ class Trainer {
   const ModelConfig& config() const { return config_; }
   LemurModel& model() { return model_; }
   int64_t parameter_count();           // dense parameters
+  // FNV-1a over the bytes of every dense parameter: equal on all ranks of a job after every
+  // step (the tests compare them).
+  std::string parameter_digest();
   int64_t id_table_parameter_count();  // rows x dim of the ID tables
 
  private:

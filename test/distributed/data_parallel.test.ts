@@ -39,6 +39,7 @@ interface Out {
   bank: number[];
   traffic: Record<string, number>;
   idTableParameters: number;
+  digests: string[];
   encoded: number;
   bankRowsHeld: number;
   bankRows: number;
@@ -103,7 +104,11 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(maxDiff(r0.scores, o.scores)).toBeLessThan(TOL);
     expect(r0.bank.length).toBeGreaterThan(0);
     expect(maxDiff(r0.bank, o.bank)).toBeLessThan(TOL);
-    // the ranks hold one model: identical predictions and bank rows, bit for bit
+    // the ranks hold one model: the same dense parameters after every step, identical
+    // predictions and bank rows, bit for bit
+    expect(r0.digests.length).toBe(6);
+    expect(new Set(r0.digests).size).toBe(6);  // the parameters changed every step
+    expect(r1.digests).toEqual(r0.digests);
     expect(r1.scores).toEqual(r0.scores);
     expect(r1.bank).toEqual(r0.bank);
     expect(r1.losses.map((l) => l.loss)).toEqual(r0.losses.map((l) => l.loss));

@@ -17,12 +17,14 @@ const distributed = env.WORLD_SIZE && !replicated ? 'env' : undefined;
 const lemur = env.LEMUR_TEST_RESUME ? await Lemur.load(env.LEMUR_TEST_RESUME, data, {}, { distributed }) : await Lemur.create(data, config, { distributed });
 if (env.WORLD_SIZE && replicated) await lemur.joinGroup('env');
 const losses = [];
+const digests = [];
 const dieAt = env.LEMUR_TEST_DIE_AT ? Number(env.LEMUR_TEST_DIE_AT) : undefined;
 const result = await lemur.fit({
   steps,
   progressEvery: 1,
   onProgress: (p) => {
     losses.push({ step: p.step, loss: p.loss, bce: p.bce, sqdc: p.sqdc, encoded: p.encoder?.forward ?? 0 });
+    digests.push(lemur.parameterDigest());
     if (dieAt !== undefined && p.step === dieAt) process.kill(process.pid, 'SIGKILL');
     if (env.LEMUR_TEST_HANG_AT && p.step === Number(env.LEMUR_TEST_HANG_AT)) process.kill(process.pid, 'SIGSTOP');
   },
@@ -30,4 +32,5 @@ const result = await lemur.fit({
 });
 const pred = await lemur.predict('test');
 const bank = !lemur.config.memoryBank.enabled ? [] : Array.from(await lemur.documentEmbeddings(Array.from({ length: 64 }, (_, i) => i), { from: 'bank' }));
-writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {}, idTableParameters: lemur.idTableParameters, encoded: losses.filter((l) => l.step > 0).reduce((s, l) => s + l.encoded, 0), bankRowsHeld: lemur.config.memoryBank.enabled ? (await lemur.bankStats()).rowsHeld : 0, bankRows: lemur.config.memoryBank.enabled ? (await lemur.bankStats()).rows : 0 }));
+const digestsAfterEachStep = await Promise.all(digests);
+writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ digests: digestsAfterEachStep, rank: Number(env.RANK ?? 0), steps: result.steps, samples: result.samples, losses, scores: Array.from(pred.scores), bank, traffic: lemur.distributed ? await lemur.traffic() : {}, idTableParameters: lemur.idTableParameters, encoded: losses.filter((l) => l.step > 0).reduce((s, l) => s + l.encoded, 0), bankRowsHeld: lemur.config.memoryBank.enabled ? (await lemur.bankStats()).rowsHeld : 0, bankRows: lemur.config.memoryBank.enabled ? (await lemur.bankStats()).rows : 0 }));

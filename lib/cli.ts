@@ -83,4 +83,4 @@ try {
   code = reportError(e);
 }
 // Native worker threads must not keep a finished command alive.
-process.exit(code);
+process.exit(code || Number(process.exitCode ?? 0));

@@ -199,6 +199,8 @@ export interface Prediction {
 interface NativeStep {
   done: boolean;
   skipped: boolean;
+  /** Some rank of the job was aborted: every rank stops after this step. */
+  stop: boolean;
   step: number;
   samples: number;
   loss: number;
@@ -248,8 +250,8 @@ interface NativeLoader {
 
 interface NativeModel {
   ready(): Promise<{ parameters: number; idTableParameters: number }>;
-  trainStep(loader: NativeLoader): Promise<NativeStep>;
-  pretrainStep(loader: NativeLoader): Promise<NativeStep>;
+  trainStep(loader: NativeLoader, stop?: boolean): Promise<NativeStep>;
+  pretrainStep(loader: NativeLoader, stop?: boolean): Promise<NativeStep>;
   predictStep(loader: NativeLoader, encodeMissing: boolean): Promise<NativePredict>;
   bankStats(reset: boolean): Promise<NativeBank>;
   staleness(probe: number): Promise<number>;
@@ -756,9 +758,13 @@ export class Lemur extends EventEmitter {
       });
       let w = newWindow();
       try {
+        // In a job an abort on any rank is agreed inside the next step, so that every rank
+        // stops after the same one (a rank stopping alone would leave the others waiting).
+        const job = (this.distributed?.worldSize ?? 1) > 1;
         while (budget() > 0) {
-          if (options.signal?.aborted) await abort();
-          const st = phase === 'pretrain' ? await this.model.pretrainStep(loader) : await this.model.trainStep(loader);
+          if (!job && options.signal?.aborted) await abort();
+          const stop = job && !!options.signal?.aborted;
+          const st = phase === 'pretrain' ? await this.model.pretrainStep(loader, stop) : await this.model.trainStep(loader, stop);
           const p = phase === 'pretrain' ? this.pretrainPosition : this.position;
           if (st.done) {
             // the loader's end-of-epoch marker; the position already moved on when the
@@ -795,6 +801,7 @@ export class Lemur extends EventEmitter {
             w = newWindow();
           }
           await onStep();
+          if (job && st.stop) await abort();
         }
       } finally {
         loader.close();

@@ -85,7 +85,9 @@ export async function launchWorkers(o: LaunchOptions): Promise<number> {
     exits.push(
       new Promise<void>((resolve) => {
         child.on('exit', (code, signal) => {
-          if ((code !== 0 || signal) && !failed) {
+          if (code === 130 && !signal) {
+            failed ??= { rank, why: 'was interrupted' };  // saved its checkpoint and stopped
+          } else if ((code !== 0 || signal) && (!failed || failed.why === 'was interrupted')) {
             failed = { rank, why: signal ? `was killed by ${signal}` : `exited with code ${code}` };
             if (!lead && entry.tail.length) say(entry.tail.map((l) => `[rank ${rank}] ${l}`).join('\n'));
             say(`lemur: rank ${rank} (pid ${child.pid}) ${failed.why}; stopping the other workers`);
@@ -96,7 +98,15 @@ export async function launchWorkers(o: LaunchOptions): Promise<number> {
       }),
     );
   }
-  // Ctrl-C reaches every worker (same process group); each saves and stops on its own.
-  await Promise.all(exits);
+  // Ctrl-C reaches every worker (same process group): they agree on the step to stop after,
+  // save and exit; the launcher waits for them instead of dying first.
+  const onInt = () => {};
+  process.on('SIGINT', onInt);
+  try {
+    await Promise.all(exits);
+  } finally {
+    process.off('SIGINT', onInt);
+  }
+  if (failed && children.every((c) => c.child.exitCode === 130)) return 130;  // interrupted, saved
   return failed ? 1 : 0;
 }

@@ -130,6 +130,7 @@ Napi::Object step_stats_to_js(Napi::Env env, const model::StepStats& s) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("done", s.done);
   o.Set("skipped", s.skipped);
+  o.Set("stop", s.stop);
   o.Set("step", static_cast<double>(s.step));
   o.Set("samples", static_cast<double>(s.samples));
   o.Set("loss", s.loss);
@@ -243,13 +244,14 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
     const char* label = pretrain ? "pretrainStep" : "trainStep";
     return js_call(info.Env(), [&]() -> Napi::Value {
       auto loader = LoaderObject::From(info[0], label)->loader;
+      const bool stop = info.Length() > 1 && info[1].ToBoolean().Value();
       auto state = state_;
       auto stats = std::make_shared<model::StepStats>();
       return queue(
           info, label,
-          [state, loader, stats, pretrain] {
+          [state, loader, stats, pretrain, stop] {
             auto& t = state->get();
-            *stats = pretrain ? t.pretrain_step(*loader) : t.train_step(*loader);
+            *stats = pretrain ? t.pretrain_step(*loader, stop) : t.train_step(*loader, stop);
             state->step = t.step();
             state->pretrain_steps = t.pretrain_step_count();
           },

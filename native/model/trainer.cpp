@@ -182,18 +182,19 @@ void Trainer::enter_ranking_phase() {
   if (!model_->bank.is_empty()) index_documents(at::Tensor());
 }
 
-StepStats Trainer::train_step(data::BatchLoader& loader) { return step_impl(loader, false); }
+StepStats Trainer::train_step(data::BatchLoader& loader, bool stop) { return step_impl(loader, false, stop); }
 
-StepStats Trainer::pretrain_step(data::BatchLoader& loader) {
+StepStats Trainer::pretrain_step(data::BatchLoader& loader, bool stop) {
   if (config_.pretrain_steps <= 0 || !config_.uses_content())
     throw UserError("pre-training needs the content encoders and twoStage.pretrainSteps > 0");
   if (model_->encoders_frozen())
     throw UserError("the encoders are frozen: pre-training ended (the ranker has started training)");
-  return step_impl(loader, true);
+  return step_impl(loader, true, stop);
 }
 
-StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
+StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain, bool stop) {
   StepStats st;
+  st.stop = stop;
   auto t_start = Clock::now();
   data::Batch host;
   if (!loader.next(host)) {
@@ -266,8 +267,10 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain) {
     if (model_->tables->sharded()) model_->tables->exchange_sharded_gradients();  // rows to their owners
     else dist::average_table_gradients(*dp, *model_->tables);
     // The figures below are the world's: the loss is the global batch's mean BCE (+ SQDC).
-    std::vector<at::Tensor> part{at::full({1}, bce.defined() ? bce.detach().item<double>() * b.size / b.global_size : 0.0, at::kDouble)};
+    std::vector<at::Tensor> part{at::tensor({bce.defined() ? bce.detach().item<double>() * b.size / b.global_size : 0.0, stop ? 1.0 : 0.0}, at::kDouble)};
     dp->allreduce_sum_(part, "dense");
+    st.stop = part[0][1].item<double>() > 0;
+    part[0] = part[0].slice(0, 0, 1);
     if (bce.defined()) {
       bce = at::full({}, part[0].item<double>(), at::TensorOptions().dtype(at::kDouble).device(dev));
       loss = sqdc.defined() ? bce + config_.loss.sqdc_weight * sqdc.detach().to(at::kDouble) : bce;

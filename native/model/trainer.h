@@ -20,6 +20,7 @@ namespace lemur::model {
 struct StepStats {
   bool done = false;     // the loader's epoch ended (no step was taken)
   bool skipped = false;  // non-finite loss or gradient, optim.nonFinite "skip": nothing updated
+  bool stop = false;     // some rank of the job asked to stop after this step (every rank sees it)
   int64_t step = 0;      // steps of this phase taken so far (after this one)
   int64_t samples = 0;
   double loss = 0, bce = 0, sqdc = 0, lr = 0, grad_norm = 0;
@@ -51,9 +52,11 @@ class Trainer {
 
   // One ranking step (BCE + lambda SQDC). With two-stage pre-training configured, the first
   // one freezes the encoders and indexes every document first.
-  StepStats train_step(data::BatchLoader& loader);
+  // `stop`: this rank was asked to stop (Ctrl-C); in a job the ranks agree on it within the
+  // step, so all of them stop after the same one.
+  StepStats train_step(data::BatchLoader& loader, bool stop = false);
   // One two-stage pre-training step: the encoders alone, SQDC only. Counted apart.
-  StepStats pretrain_step(data::BatchLoader& loader);
+  StepStats pretrain_step(data::BatchLoader& loader, bool stop = false);
   // predict: from the bank only (misses score with a zero document vector, as an unindexed
   // document would online); evaluate (encode_missing): documents the bank lacks are encoded.
   PredictBatch predict_step(data::BatchLoader& loader, bool encode_missing);
@@ -99,7 +102,7 @@ class Trainer {
   double learning_rate_scale(int64_t step) const;
   std::mt19937_64 rng_for_step(uint64_t salt) const;
   void enter_ranking_phase();
-  StepStats step_impl(data::BatchLoader& loader, bool pretrain);
+  StepStats step_impl(data::BatchLoader& loader, bool pretrain, bool stop);
 
   ModelConfig config_;
   std::shared_ptr<const data::DocumentTable> documents_;

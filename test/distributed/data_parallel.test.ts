@@ -32,6 +32,8 @@ const LEMUR = {
 
 interface Out {
   rank: number;
+  aborted?: boolean;
+  step?: number;
   steps: number;
   samples: number;
   losses: { step: number; loss: number; encoded: number }[];
@@ -213,6 +215,23 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     // the stopped worker is still there: end it
     stopped!.kill('SIGKILL');
     await hung;
+  });
+
+  it('Ctrl-C on one rank stops every rank after the same step, with one intact checkpoint that resumes', async () => {
+    const ck = join(dir, 'ck-interrupt');
+    const p = String(nextPort());
+    const env = { WORLD_SIZE: '2', MASTER_PORT: p, LEMUR_TEST_STEPS: '40', LEMUR_TEST_CHECKPOINT: ck, LEMUR_TEST_CHECKPOINT_EVERY: '100' };
+    const [a, b] = await Promise.all([run({ ...env, RANK: '0', LEMUR_TEST_INTERRUPT_AT: '3' }), run({ ...env, RANK: '1' })]);
+    for (const r of [a, b]) {
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.out!.aborted).toBe(true);
+    }
+    // the interrupt (rank 0 only) is agreed inside a step: both stop after the same one
+    expect(a.out!.step).toBeGreaterThanOrEqual(4);
+    expect(b.out!.step).toBe(a.out!.step);
+    const resumed = await run({ LEMUR_TEST_RESUME: ck, LEMUR_TEST_STEPS: '1' });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.out!.losses[0]!.step).toBe(a.out!.step! + 1);
   });
 
   it('ranks with different configurations are refused at start-up', async () => {

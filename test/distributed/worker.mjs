@@ -19,17 +19,31 @@ if (env.WORLD_SIZE && replicated) await lemur.joinGroup('env');
 const losses = [];
 const digests = [];
 const dieAt = env.LEMUR_TEST_DIE_AT ? Number(env.LEMUR_TEST_DIE_AT) : undefined;
+// Ctrl-C (SIGINT) aborts this rank's fit; in a job every rank then stops after one step
+const ac = new AbortController();
+process.on('SIGINT', () => ac.abort());
+let aborted = false;
 const result = await lemur.fit({
   steps,
+  signal: ac.signal,
   progressEvery: 1,
   onProgress: (p) => {
     losses.push({ step: p.step, loss: p.loss, bce: p.bce, sqdc: p.sqdc, encoded: p.encoder?.forward ?? 0 });
     digests.push(lemur.parameterDigest());
     if (dieAt !== undefined && p.step === dieAt) process.kill(process.pid, 'SIGKILL');
     if (env.LEMUR_TEST_HANG_AT && p.step === Number(env.LEMUR_TEST_HANG_AT)) process.kill(process.pid, 'SIGSTOP');
+    if (env.LEMUR_TEST_INTERRUPT_AT && p.step === Number(env.LEMUR_TEST_INTERRUPT_AT)) process.kill(process.pid, 'SIGINT');
   },
   ...(env.LEMUR_TEST_CHECKPOINT ? { checkpoint: { dir: env.LEMUR_TEST_CHECKPOINT, every: Number(env.LEMUR_TEST_CHECKPOINT_EVERY ?? 2) } } : {}),
+}).catch((e) => {
+  if (e.name !== 'AbortError') throw e;
+  aborted = true;
+  return { steps: lemur.step, samples: 0 };
 });
+if (aborted) {
+  writeFileSync(env.LEMUR_TEST_OUT, JSON.stringify({ rank: Number(env.RANK ?? 0), aborted: true, step: lemur.step, losses }));
+  process.exit(130);
+}
 const pred = await lemur.predict('test');
 const bank = !lemur.config.memoryBank.enabled ? [] : Array.from(await lemur.documentEmbeddings(Array.from({ length: 64 }, (_, i) => i), { from: 'bank' }));
 const digestsAfterEachStep = await Promise.all(digests);

@@ -23,14 +23,14 @@ at::Tensor EmbeddingTablesImpl::init_rows(int64_t rows, int64_t lo, int64_t hi) 
   // ranks and with one process) without ever holding the whole table. Chunks of 4096 rows
   // are multiples of 16 values, so the values equal one randn over the whole table.
   constexpr int64_t kChunk = 4096;
-  std::vector<at::Tensor> keep;
+  at::Tensor out = at::empty({hi - lo, dim_});  // filled in place: no second copy of the shard
   for (int64_t c = 0; c < rows; c += kChunk) {
     const int64_t n = std::min(kChunk, rows - c);
     at::Tensor chunk = at::randn({n, dim_});
     const int64_t a = std::max(lo, c), b = std::min(hi, c + n);
-    if (a < b) keep.push_back(chunk.slice(0, a - c, b - c) * 0.01);
+    if (a < b) out.slice(0, a - lo, b - lo).copy_(chunk.slice(0, a - c, b - c)).mul_(0.01);
   }
-  return keep.empty() ? at::zeros({0, dim_}) : at::cat(keep);
+  return out;
 }
 
 int EmbeddingTablesImpl::add_table(const std::string& name, int64_t rows) {

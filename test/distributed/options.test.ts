@@ -1,0 +1,39 @@
+// Distributed settings: torchrun's environment read as torchrun sets it, and every bad value
+// refused with an error naming the variable or field and what was given.
+import { describe, expect, it } from 'vitest';
+
+import { distributedFromEnv, LemurError, resolveDistributed } from '../../dist/index.js';
+
+describe('distributed options', () => {
+  it("reads torchrun's variables, with defaults for the optional ones", () => {
+    expect(distributedFromEnv({})).toBeUndefined();
+    expect(distributedFromEnv({ RANK: '1', WORLD_SIZE: '4', LOCAL_RANK: '1', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29400', LEMUR_DIST_TIMEOUT: '30' })).toEqual({
+      rank: 1, worldSize: 4, localRank: 1, masterAddr: '10.0.0.1', masterPort: 29400, timeoutSeconds: 30,
+      tables: 'sharded', bank: 'sharded', globalNegatives: true, overlap: true,
+    });
+    expect(distributedFromEnv({ RANK: '0', WORLD_SIZE: '2', LEMUR_DIST_TABLES: 'replicated', LEMUR_DIST_GLOBAL_NEGATIVES: '0', LEMUR_DIST_OVERLAP: 'false' })).toMatchObject({
+      masterAddr: '127.0.0.1', masterPort: 29500, tables: 'replicated', bank: 'sharded', globalNegatives: false, overlap: false,
+    });
+  });
+
+  it.each([
+    [{ WORLD_SIZE: '2' }, /WORLD_SIZE is set but RANK is not/],
+    [{ RANK: 'one', WORLD_SIZE: '2' }, /RANK must be a number, got 'one'/],
+    [{ RANK: '2', WORLD_SIZE: '2' }, /distributed.rank must be an integer in \[0, 1\], got 2/],
+    [{ RANK: '0', WORLD_SIZE: '2', MASTER_PORT: '70000' }, /distributed.masterPort must be an integer in \[1, 65535\], got 70000/],
+    [{ RANK: '0', WORLD_SIZE: '2', LEMUR_DIST_TABLES: 'half' }, /distributed.tables must be 'sharded' or 'replicated', got "half"/],
+  ])('refuses the environment %o', (env, message) => {
+    expect(() => distributedFromEnv(env)).toThrow(LemurError);
+    expect(() => distributedFromEnv(env)).toThrow(message);
+  });
+
+  it.each([
+    [{ rank: 0, worldSize: 0 }, /worldSize must be an integer in \[1, 65536\], got 0/],
+    [{ rank: 0.5, worldSize: 2 }, /rank must be an integer in \[0, 1\], got 0.5/],
+    [{ rank: 0, worldSize: 2, timeoutSeconds: -1 }, /timeoutSeconds must be a positive number, got -1/],
+    [{ rank: 0, worldSize: 2, globalNegatives: 'yes' }, /globalNegatives must be true or false, got "yes"/],
+    [{ rank: 0, worldSize: 2, ranks: 2 }, /unknown option 'ranks'/],
+  ])('refuses %o', (o, message) => {
+    expect(() => resolveDistributed(o as never)).toThrow(message);
+  });
+});

@@ -3,7 +3,7 @@
 #include <ATen/Version.h>
 #include <torch/cuda.h>
 
-#include "dist/process_group.h"
+#include "distributed/process_group.h"
 
 #include "bindings/bindings.h"
 #include "core/js_error.h"

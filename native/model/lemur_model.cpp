@@ -8,9 +8,9 @@
 #include <set>
 
 #include "core/js_error.h"
-#include "dist/all_gather_autograd.h"
-#include "dist/data_parallel.h"
-#include "dist/process_group.h"
+#include "distributed/all_gather_autograd.h"
+#include "distributed/data_parallel.h"
+#include "distributed/process_group.h"
 #include "ops/expand_rows/expand_rows.h"
 
 #ifdef LEMUR_WITH_CUDA

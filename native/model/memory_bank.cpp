@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/js_error.h"
-#include "dist/process_group.h"
+#include "distributed/process_group.h"
 #include "ops/expand_rows/expand_rows.h"
 #include "ops/memory_bank/memory_bank_ops.h"
 

@@ -13,8 +13,8 @@
 
 #include "core/allocator.h"
 #include "core/js_error.h"
-#include "dist/all_gather_autograd.h"
-#include "dist/data_parallel.h"
+#include "distributed/all_gather_autograd.h"
+#include "distributed/data_parallel.h"
 #include "model/losses.h"
 
 #ifdef LEMUR_WITH_CUDA

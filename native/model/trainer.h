@@ -11,8 +11,8 @@
 
 #include "data/batch_loader.h"
 #include "data/dataset.h"
-#include "dist/gradient_reducer.h"
-#include "dist/process_group.h"
+#include "distributed/gradient_reducer.h"
+#include "distributed/process_group.h"
 #include "model/lemur_model.h"
 
 namespace lemur::model {

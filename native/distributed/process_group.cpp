@@ -1,0 +1,382 @@
+#include "distributed/process_group.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "core/js_error.h"
+
+#ifdef LEMUR_WITH_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace lemur::dist {
+
+namespace {
+constexpr int64_t kBucketElements = int64_t{4} << 20;  // 16 MB of float32 per allreduce
+std::string ms(std::chrono::milliseconds t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(t.count()) / 1000.0);
+  return buf;
+}
+}  // namespace
+
+#ifdef LEMUR_WITH_GLOO
+
+bool available() { return true; }
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  // A second group for the gradient buckets sent during backward: collectives pair up by
+  // order within a group, and the buckets' order must not interleave with the backward's
+  // own collectives (SQDC's, the dedup's), which could differ between ranks.
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_grad;
+  std::vector<c10::intrusive_ptr<c10d::Work>> pending;
+  std::string pending_what;
+};
+
+void ProcessGroup::allreduce_sum_async_(const at::Tensor& flat, const std::string& what) {
+  if (options_.world_size == 1) return;
+  try {
+    std::vector<at::Tensor> one{flat};
+    impl_->pending.push_back(impl_->pg_grad->allreduce(one));
+    impl_->pending_what = what;
+    bytes_sent_[what] += 2.0 * (options_.world_size - 1) / options_.world_size * static_cast<double>(flat.numel() * flat.element_size());
+  } catch (const std::exception& e) {
+    fail("allreduce (" + what + ")", e);
+  }
+}
+
+void ProcessGroup::wait_pending() {
+  auto pending = std::move(impl_->pending);
+  impl_->pending.clear();
+  try {
+    for (auto& w : pending) w->wait(options_.timeout);
+  } catch (const std::exception& e) {
+    fail("allreduce (" + impl_->pending_what + ")", e);
+  }
+}
+
+ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o), impl_(std::make_unique<Impl>()) {
+  if (o.world_size < 1) throw UserError("distributed: worldSize must be >= 1, got " + std::to_string(o.world_size));
+  if (o.rank < 0 || o.rank >= o.world_size)
+    throw UserError("distributed: rank " + std::to_string(o.rank) + " is outside [0, " + std::to_string(o.world_size) + ")");
+  if (o.master_port < 1 || o.master_port > 65535)
+    throw UserError("distributed: masterPort must be in [1, 65535], got " + std::to_string(o.master_port));
+  const std::string where = o.master_addr + ":" + std::to_string(o.master_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(o.master_port);
+    so.isServer = o.rank == 0;
+    so.numWorkers = static_cast<size_t>(o.world_size);
+    so.waitWorkers = true;
+    so.timeout = o.timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+  } catch (const std::exception& e) {
+    throw UserError("distributed: rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) +
+                    " could not meet the others at " + where + " within " + ms(o.timeout) + ": " +
+                    describe_exception(e) +
+                    (o.rank == 0 ? " (is the port free?)" : " (is rank 0 running, and MASTER_ADDR/MASTER_PORT the same on every rank?)"));
+  }
+  try {
+    auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    if (ifname && *ifname) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (o.master_addr == "127.0.0.1" || o.master_addr == "localhost")
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    opts->threads = 2;
+    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, opts);
+    auto grad_store = c10::make_intrusive<c10d::PrefixStore>("lemur/grad", impl_->store);
+    impl_->pg_grad = c10::make_intrusive<c10d::ProcessGroupGloo>(grad_store, o.rank, o.world_size, opts);
+  } catch (const std::exception& e) {
+    throw UserError("distributed: rank " + std::to_string(o.rank) + " could not connect to the other ranks (Gloo, store at " +
+                    where + "): " + describe_exception(e));
+  }
+  set_step(0);
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::set_step(int64_t step) {
+  step_ = step;
+  if (options_.world_size == 1) return;
+  try {
+    const std::string v = std::to_string(step);
+    impl_->store->set("lemur/step/" + std::to_string(options_.rank), std::vector<uint8_t>(v.begin(), v.end()));
+  } catch (const std::exception& e) {
+    fail("store heartbeat", e);
+  }
+}
+
+void ProcessGroup::fail(const std::string& collective, const std::exception& e) {
+  // Who stopped? Rank 0 hosts the store: if it cannot be read, rank 0 is gone; otherwise the
+  // rank whose step lags behind this one's is the one that never reached the collective.
+  std::string who;
+  try {
+    for (int r = 0; r < options_.world_size; ++r) {
+      if (r == options_.rank) continue;
+      const std::string key = "lemur/step/" + std::to_string(r);
+      if (!impl_->store->check({key})) {
+        who += " rank " + std::to_string(r) + " never joined;";
+        continue;
+      }
+      auto v = impl_->store->get(key);
+      const int64_t s = std::stoll(std::string(v.begin(), v.end()));
+      if (s < step_) who += " rank " + std::to_string(r) + " last began step " + std::to_string(s) + ";";
+    }
+    if (who.empty()) who = " every rank reached this step, so one of them failed inside it;";
+  } catch (...) {
+    who = options_.rank == 0 ? " the store is gone;" : " rank 0 (which hosts the store) is unreachable: it exited or hung;";
+  }
+  throw UserError("distributed: " + collective + " failed on rank " + std::to_string(options_.rank) + " of " +
+                  std::to_string(options_.world_size) + " in step " + std::to_string(step_) + ":" + who + " " +
+                  describe_exception(e) + " (collective timeout " + ms(options_.timeout) +
+                  "; the last complete checkpoint is intact: resume from it)");
+}
+
+void ProcessGroup::allreduce_sum_(std::vector<at::Tensor>& tensors, const std::string& what) {
+  if (options_.world_size == 1 || tensors.empty()) return;
+  const double share = 2.0 * (options_.world_size - 1) / options_.world_size;
+  try {
+    // Buckets of same-dtype tensors, flattened: few large messages instead of many small.
+    struct Bucket {
+      std::vector<size_t> members;
+      at::Tensor flat;
+    };
+    std::vector<Bucket> buckets;
+    std::vector<at::Tensor> loose;  // tensors too large for a bucket go alone
+    Bucket cur;
+    int64_t cur_n = 0;
+    at::ScalarType cur_t = at::kFloat;
+    auto close = [&] {
+      if (cur.members.empty()) return;
+      std::vector<at::Tensor> parts;
+      for (size_t i : cur.members) parts.push_back(tensors[i].reshape({-1}));
+      cur.flat = at::cat(parts);
+      buckets.push_back(std::move(cur));
+      cur = Bucket{};
+      cur_n = 0;
+    };
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const at::Tensor& t = tensors[i];
+      if (t.numel() >= kBucketElements) {
+        close();
+        Bucket alone;
+        alone.members.push_back(i);
+        alone.flat = t.contiguous();
+        buckets.push_back(std::move(alone));
+        continue;
+      }
+      if (!cur.members.empty() && (cur_n + t.numel() > kBucketElements || t.scalar_type() != cur_t)) close();
+      cur.members.push_back(i);
+      cur_n += t.numel();
+      cur_t = t.scalar_type();
+    }
+    close();
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (auto& b : buckets) {
+      std::vector<at::Tensor> one{b.flat};
+      works.push_back(impl_->pg->allreduce(one));
+      bytes_sent_[what] += share * static_cast<double>(b.flat.numel() * b.flat.element_size());
+    }
+    for (auto& w : works) w->wait(options_.timeout);
+    for (auto& b : buckets) {
+      if (b.members.size() == 1 && b.flat.numel() == tensors[b.members[0]].numel() &&
+          b.flat.data_ptr() == tensors[b.members[0]].data_ptr())
+        continue;  // reduced in place
+      int64_t off = 0;
+      for (size_t i : b.members) {
+        at::Tensor& t = tensors[i];
+        t.copy_(b.flat.slice(0, off, off + t.numel()).view(t.sizes()));
+        off += t.numel();
+      }
+    }
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("allreduce (" + what + ")", e);
+  }
+}
+
+std::vector<int64_t> ProcessGroup::allgather_values(const std::vector<int64_t>& values, const std::string& what) {
+  const int64_t n = static_cast<int64_t>(values.size());
+  at::Tensor mine = at::empty({n}, at::kLong);
+  for (int64_t i = 0; i < n; ++i) mine[i] = values[i];
+  if (options_.world_size == 1) return values;
+  try {
+    std::vector<at::Tensor> in{mine};
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int r = 0; r < options_.world_size; ++r) out[0].push_back(at::empty({n}, at::kLong));
+    impl_->pg->allgather(out, in)->wait(options_.timeout);
+    bytes_sent_[what] += (options_.world_size - 1) * 8.0 * n;
+    std::vector<int64_t> all;
+    for (auto& t : out[0])
+      for (int64_t i = 0; i < n; ++i) all.push_back(t[i].item<int64_t>());
+    return all;
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("allgather (" + what + ")", e);
+  }
+}
+
+at::Tensor ProcessGroup::allgather_rows(const at::Tensor& rows_in, std::vector<int64_t>* counts_out, const std::string& what) {
+  at::Tensor rows = rows_in.to(at::kCPU).contiguous();
+  if (options_.world_size == 1) {
+    if (counts_out) *counts_out = {rows.size(0)};
+    return rows;
+  }
+  std::vector<int64_t> counts = allgather_values({rows.size(0)}, what);
+  if (counts_out) *counts_out = counts;
+  int64_t most = 0;
+  for (int64_t c : counts) most = std::max(most, c);
+  std::vector<int64_t> shape = rows.sizes().vec();
+  if (most == 0) {  // every rank knows: no data collective (Gloo fails on empty buffers)
+    shape[0] = 0;
+    return at::zeros(shape, rows.options());
+  }
+  shape[0] = most;
+  at::Tensor padded = at::zeros(shape, rows.options());
+  if (rows.size(0) > 0) padded.slice(0, 0, rows.size(0)).copy_(rows);
+  try {
+    std::vector<at::Tensor> in{padded};
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int r = 0; r < options_.world_size; ++r) out[0].push_back(at::empty(shape, rows.options()));
+    impl_->pg->allgather(out, in)->wait(options_.timeout);
+    bytes_sent_[what] += (options_.world_size - 1) * static_cast<double>(padded.numel() * padded.element_size());
+    std::vector<at::Tensor> parts;
+    for (int r = 0; r < options_.world_size; ++r) parts.push_back(out[0][r].slice(0, 0, counts[r]));
+    return at::cat(parts);
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("allgather (" + what + ")", e);
+  }
+}
+
+at::Tensor ProcessGroup::alltoall_rows(const at::Tensor& rows_in, const std::vector<int64_t>& send_counts,
+                                       std::vector<int64_t>* recv_counts_out, const std::string& what) {
+  const int n = options_.world_size;
+  at::Tensor rows = rows_in.to(at::kCPU).contiguous();
+  if (n == 1) {
+    if (recv_counts_out) *recv_counts_out = {rows.size(0)};
+    return rows;
+  }
+  try {
+    at::Tensor sc = at::tensor(send_counts, at::kLong), rc = at::empty({n}, at::kLong);
+    std::vector<int64_t> ones(n, 1);
+    impl_->pg->alltoall_base(rc, sc, ones, ones)->wait(options_.timeout);
+    std::vector<int64_t> recv(rc.data_ptr<int64_t>(), rc.data_ptr<int64_t>() + n);
+    // One padding row to and from every rank: no buffer is ever empty (Gloo fails on those),
+    // and a rank need not know whether the others send anything.
+    std::vector<int64_t> shape = rows.sizes().vec();
+    std::vector<at::Tensor> padded_in;
+    std::vector<int64_t> in_splits(n), out_splits(n);
+    int64_t off = 0, total = 0;
+    std::vector<int64_t> pad_shape = shape;
+    pad_shape[0] = 1;
+    at::Tensor pad = at::zeros(pad_shape, rows.options());
+    for (int r = 0; r < n; ++r) {
+      padded_in.push_back(rows.slice(0, off, off + send_counts[r]));
+      padded_in.push_back(pad);
+      off += send_counts[r];
+      in_splits[r] = send_counts[r] + 1;
+      out_splits[r] = recv[r] + 1;
+      total += recv[r] + 1;
+    }
+    at::Tensor in = at::cat(padded_in);
+    shape[0] = total;
+    at::Tensor out_padded = at::empty(shape, rows.options());
+    impl_->pg->alltoall_base(out_padded, in, out_splits, in_splits)->wait(options_.timeout);
+    std::vector<at::Tensor> parts;
+    off = 0;
+    for (int r = 0; r < n; ++r) {
+      parts.push_back(out_padded.slice(0, off, off + recv[r]));
+      off += recv[r] + 1;
+    }
+    at::Tensor out = at::cat(parts);
+    const double row_bytes = rows.size(0) > 0 ? static_cast<double>(rows.numel() / rows.size(0) * rows.element_size())
+                                              : static_cast<double>(rows.element_size());
+    bytes_sent_[what] += (rows.size(0) - send_counts[options_.rank]) * row_bytes + 8.0 * (n - 1);
+    if (recv_counts_out) *recv_counts_out = recv;
+    return out;
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("all-to-all (" + what + ")", e);
+  }
+}
+
+void ProcessGroup::broadcast_(std::vector<at::Tensor>& tensors, int root, const std::string& what) {
+  if (options_.world_size == 1 || tensors.empty()) return;
+  try {
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    std::vector<at::Tensor> staged;
+    for (auto& t : tensors) {
+      staged.push_back(t.is_contiguous() && t.device().is_cpu() ? t : t.to(at::kCPU).contiguous());
+      std::vector<at::Tensor> one{staged.back()};
+      c10d::BroadcastOptions bo;
+      bo.rootRank = root;
+      works.push_back(impl_->pg->broadcast(one, bo));
+      if (options_.rank == root)
+        bytes_sent_[what] += (options_.world_size - 1) * static_cast<double>(t.numel() * t.element_size());
+    }
+    for (auto& w : works) w->wait(options_.timeout);
+    for (size_t i = 0; i < tensors.size(); ++i)
+      if (!staged[i].is_same(tensors[i])) tensors[i].copy_(staged[i]);
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("broadcast (" + what + ")", e);
+  }
+}
+
+void ProcessGroup::barrier(const std::string& what) {
+  if (options_.world_size == 1) return;
+  try {
+    impl_->pg->barrier()->wait(options_.timeout);
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail("barrier (" + what + ")", e);
+  }
+}
+
+#else  // no Gloo in this build
+
+bool available() { return false; }
+struct ProcessGroup::Impl {};
+void ProcessGroup::allreduce_sum_async_(const at::Tensor&, const std::string&) {}
+void ProcessGroup::wait_pending() {}
+ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o) {
+  if (o.world_size > 1)
+    throw UserError(
+        "distributed: this build of lemur has no c10d Gloo backend (the gloo headers were missing when it was "
+        "built): apt-get install -y libgloo-dev, then npm rebuild lemur --build-from-source");
+}
+ProcessGroup::~ProcessGroup() = default;
+void ProcessGroup::set_step(int64_t step) { step_ = step; }
+void ProcessGroup::fail(const std::string& c, const std::exception& e) { throw UserError(describe_exception(e)); }
+void ProcessGroup::allreduce_sum_(std::vector<at::Tensor>&, const std::string&) {}
+std::vector<int64_t> ProcessGroup::allgather_values(const std::vector<int64_t>& v, const std::string&) { return v; }
+at::Tensor ProcessGroup::allgather_rows(const at::Tensor& rows, std::vector<int64_t>* counts, const std::string&) {
+  if (counts) *counts = {rows.size(0)};
+  return rows.to(at::kCPU);
+}
+void ProcessGroup::broadcast_(std::vector<at::Tensor>&, int, const std::string&) {}
+at::Tensor ProcessGroup::alltoall_rows(const at::Tensor& rows, const std::vector<int64_t>&, std::vector<int64_t>* counts,
+                                       const std::string&) {
+  if (counts) *counts = {rows.size(0)};
+  return rows.to(at::kCPU);
+}
+void ProcessGroup::barrier(const std::string&) {}
+
+#endif
+
+}  // namespace lemur::dist

@@ -7,31 +7,6 @@
 
 namespace lemur::dist {
 
-void average_dense_gradients(ProcessGroup& group, const std::vector<at::Tensor>& params) {
-  const int n = group.world_size();
-  if (n == 1) return;
-  std::vector<at::Tensor> grads;
-  at::Tensor has = at::zeros({static_cast<int64_t>(params.size())}, at::kFloat);
-  for (size_t i = 0; i < params.size(); ++i) {
-    const at::Tensor& g = params[i].grad();
-    if (g.defined()) has[static_cast<int64_t>(i)] = 1.0f;
-    grads.push_back(g.defined() ? g.to(at::kCPU).contiguous() : at::zeros(params[i].sizes(), params[i].options().device(at::kCPU)));
-  }
-  grads.push_back(has);
-  group.allreduce_sum_(grads, "dense");
-  const float* h = grads.back().data_ptr<float>();
-  for (size_t i = 0; i < params.size(); ++i) {
-    at::Tensor p = params[i];
-    if (h[i] == 0.0f) {
-      p.mutable_grad() = at::Tensor();
-      continue;
-    }
-    at::Tensor avg = grads[i].div_(n).to(p.device());
-    if (p.grad().defined()) p.mutable_grad().copy_(avg);
-    else p.mutable_grad() = avg;
-  }
-}
-
 void average_table_gradients(ProcessGroup& group, model::EmbeddingTablesImpl& tables) {
   const int n = group.world_size();
   if (n == 1) return;

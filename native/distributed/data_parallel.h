@@ -1,4 +1,5 @@
-// Data-parallel training over a ProcessGroup, stage by stage: what each piece of the model
+// Data-parallel training over a ProcessGroup, stage by stage (dense gradients: see
+// gradient_reducer.h): what each piece of the model
 // state needs so that every rank holds the same model after every step, and that the step
 // equals one process training on the whole global batch (dense gradients averaged; ID-table
 // rows summed before the row-wise optimizer; memory-bank writes applied on every rank).
@@ -11,10 +12,6 @@
 #include "model/memory_bank.h"
 
 namespace lemur::dist {
-
-// Averages the gradients of `params` across ranks (a parameter without a gradient on every
-// rank keeps none; one with a gradient on some ranks counts zeros for the others).
-void average_dense_gradients(ProcessGroup& group, const std::vector<at::Tensor>& params);
 
 // Sums the gradients of the ID-table rows every rank touched this step, divided by the world
 // size, and hands the union of rows to the row-wise optimizer of every rank.

@@ -36,14 +36,14 @@ GradientReducer::GradientReducer(ProcessGroup& group, std::vector<at::Tensor> pa
 
 GradientReducer::~GradientReducer() { *active_ = false; }
 
-void GradientReducer::prepare() {
+void GradientReducer::prepare(bool overlap) {
   for (auto& b : buckets_) {
     b.ready = 0;
     b.sent = false;
   }
   got_.assign(params_.size(), false);
   next_ = 0;
-  *active_ = true;
+  *active_ = overlap;
 }
 
 void GradientReducer::on_grad(size_t k, const at::Tensor& grad) {
@@ -73,15 +73,16 @@ void GradientReducer::finish() {
   // Parameters without a gradient here count zeros; which had one anywhere is summed too.
   at::Tensor has = at::zeros({static_cast<int64_t>(params_.size())}, at::kFloat);
   for (size_t k = 0; k < params_.size(); ++k) {
-    if (got_[k]) {
-      has[static_cast<int64_t>(k)] = 1.0f;
-      continue;
-    }
     Bucket& b = buckets_[bucket_of_[k]];
-    if (b.sent) continue;  // cannot happen: a bucket is sent only when all its members arrived
     size_t slot = 0;
     while (b.members[slot] != k) ++slot;
-    b.flat.slice(0, b.offsets[slot], b.offsets[slot] + params_[k].numel()).zero_();
+    at::Tensor dst = b.flat.slice(0, b.offsets[slot], b.offsets[slot] + params_[k].numel());
+    if (!got_[k] && params_[k].grad().defined()) {  // not overlapped: from .grad
+      dst.copy_(params_[k].grad().reshape({-1}));
+      got_[k] = true;
+    }
+    if (got_[k]) has[static_cast<int64_t>(k)] = 1.0f;
+    else if (!b.sent) dst.zero_();  // (a sent bucket had every member)
   }
   for (; next_ < buckets_.size(); ++next_) group_.allreduce_sum_async_(buckets_[next_].flat, "dense");
   group_.allreduce_sum_async_(has, "dense");

@@ -21,8 +21,10 @@ class GradientReducer {
   ~GradientReducer();
   // The parameters it was built for (those requiring gradients when it was built).
   const std::vector<at::Tensor>& params() const { return params_; }
-  void prepare();  // before backward
-  void finish();   // after backward
+  // Before backward. overlap: buckets are sent as they fill during backward; else all of
+  // them after it, from .grad (the same sums either way).
+  void prepare(bool overlap);
+  void finish();  // after backward
 
  private:
   struct Bucket {

@@ -17,7 +17,6 @@
 namespace lemur::dist {
 
 namespace {
-constexpr int64_t kBucketElements = int64_t{4} << 20;  // 16 MB of float32 per allreduce
 std::string ms(std::chrono::milliseconds t) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g s", static_cast<double>(t.count()) / 1000.0);
@@ -142,61 +141,21 @@ void ProcessGroup::fail(const std::string& collective, const std::exception& e) 
 
 void ProcessGroup::allreduce_sum_(std::vector<at::Tensor>& tensors, const std::string& what) {
   if (options_.world_size == 1 || tensors.empty()) return;
+  // Small tensors (step figures, statistics, SQDC's gathered gradient): the dense gradients
+  // travel in the GradientReducer's buckets.
   const double share = 2.0 * (options_.world_size - 1) / options_.world_size;
   try {
-    // Buckets of same-dtype tensors, flattened: few large messages instead of many small.
-    struct Bucket {
-      std::vector<size_t> members;
-      at::Tensor flat;
-    };
-    std::vector<Bucket> buckets;
-    std::vector<at::Tensor> loose;  // tensors too large for a bucket go alone
-    Bucket cur;
-    int64_t cur_n = 0;
-    at::ScalarType cur_t = at::kFloat;
-    auto close = [&] {
-      if (cur.members.empty()) return;
-      std::vector<at::Tensor> parts;
-      for (size_t i : cur.members) parts.push_back(tensors[i].reshape({-1}));
-      cur.flat = at::cat(parts);
-      buckets.push_back(std::move(cur));
-      cur = Bucket{};
-      cur_n = 0;
-    };
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      const at::Tensor& t = tensors[i];
-      if (t.numel() >= kBucketElements) {
-        close();
-        Bucket alone;
-        alone.members.push_back(i);
-        alone.flat = t.contiguous();
-        buckets.push_back(std::move(alone));
-        continue;
-      }
-      if (!cur.members.empty() && (cur_n + t.numel() > kBucketElements || t.scalar_type() != cur_t)) close();
-      cur.members.push_back(i);
-      cur_n += t.numel();
-      cur_t = t.scalar_type();
-    }
-    close();
+    std::vector<at::Tensor> staged;
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
-    for (auto& b : buckets) {
-      std::vector<at::Tensor> one{b.flat};
+    for (auto& t : tensors) {
+      staged.push_back(t.device().is_cpu() && t.is_contiguous() ? t : t.to(at::kCPU).contiguous());
+      std::vector<at::Tensor> one{staged.back()};
       works.push_back(impl_->pg->allreduce(one));
-      bytes_sent_[what] += share * static_cast<double>(b.flat.numel() * b.flat.element_size());
+      bytes_sent_[what] += share * static_cast<double>(t.numel() * t.element_size());
     }
     for (auto& w : works) w->wait(options_.timeout);
-    for (auto& b : buckets) {
-      if (b.members.size() == 1 && b.flat.numel() == tensors[b.members[0]].numel() &&
-          b.flat.data_ptr() == tensors[b.members[0]].data_ptr())
-        continue;  // reduced in place
-      int64_t off = 0;
-      for (size_t i : b.members) {
-        at::Tensor& t = tensors[i];
-        t.copy_(b.flat.slice(0, off, off + t.numel()).view(t.sizes()));
-        off += t.numel();
-      }
-    }
+    for (size_t i = 0; i < tensors.size(); ++i)
+      if (!staged[i].is_same(tensors[i])) tensors[i].copy_(staged[i]);
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {

@@ -38,8 +38,8 @@ class ProcessGroup {
   int world_size() const { return options_.world_size; }
   const GroupOptions& options() const { return options_; }
 
-  // Sums every tensor across ranks, in place (float tensors are flattened into buckets of
-  // about 4 M elements; all buckets are in flight together). `what` names the traffic.
+  // Sums every tensor across ranks, in place (all in flight together). `what` names the
+  // traffic.
   void allreduce_sum_(std::vector<at::Tensor>& tensors, const std::string& what);
   // Starts summing `flat` (contiguous, CPU) across ranks in place and returns at once;
   // wait_pending() waits for every one started. Collectives pair up by the order they are

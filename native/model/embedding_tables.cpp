@@ -17,6 +17,21 @@ EmbeddingTablesImpl::EmbeddingTablesImpl(int64_t dim, SparseOptimConfig optim, T
                     " is not a valid shard");
 }
 
+std::pair<int64_t, int64_t> row_block(int64_t total, int rank, int count) {
+  const int64_t size = (total + count - 1) / count;
+  const int64_t lo = std::min(total, rank * size);
+  return {lo, std::min(total, lo + size)};
+}
+
+OwnerRoute route_to_owners(const at::Tensor& ids, int64_t block, int ranks) {
+  at::Tensor owner = at::div(ids, block, "floor");
+  at::Tensor counts = at::bincount(owner, {}, ranks);
+  OwnerRoute r;
+  r.order = std::get<1>(owner.sort(c10::optional<bool>(true), 0, false));
+  r.counts.assign(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + ranks);
+  return r;
+}
+
 at::Tensor EmbeddingTablesImpl::init_rows(int64_t rows, int64_t lo, int64_t hi) const {
   // N(0, 0.01^2) drawn chunk by chunk from torch's generator, keeping rows [lo, hi): every
   // rank draws the same stream (so parameters initialized after the tables agree across
@@ -36,11 +51,10 @@ at::Tensor EmbeddingTablesImpl::init_rows(int64_t rows, int64_t lo, int64_t hi) 
 int EmbeddingTablesImpl::add_table(const std::string& name, int64_t rows) {
   if (rows < 1) throw UserError("embedding table '" + name + "' needs at least one row");
   const int idx = static_cast<int>(weights_.size());
-  const int64_t block = (rows + sharding_.count - 1) / sharding_.count;
-  const int64_t lo = std::min(rows, sharding_.rank * block), hi = std::min(rows, lo + block);
+  const auto [lo, hi] = row_block(rows, sharding_);
   rows_total_.push_back(rows);
   start_.push_back(lo);
-  block_.push_back(block);
+  block_.push_back((rows + sharding_.count - 1) / sharding_.count);
   const int64_t local = hi - lo;
   names_.push_back(name);
   weights_.push_back(register_buffer(name + "_weight", init_rows(rows, lo, hi)));
@@ -100,10 +114,8 @@ at::Tensor EmbeddingTablesImpl::fetch_rows(int table, const at::Tensor& unique, 
     throw UserError("sharded ID tables: this model has not joined its process group (Lemur.create/load with distributed, then every rank trains)");
   const int n = sharding_.count;
   at::Tensor u = unique.to(at::kCPU, at::kLong);
-  // unique is sorted, so the rows for each owner are one contiguous run
-  at::Tensor owner = at::div(u, block_[table], "floor");
-  at::Tensor counts = at::bincount(owner, {}, n);
-  sent->assign(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + n);
+  // unique is sorted, so the rows for each owner are already one contiguous run
+  *sent = route_to_owners(u, block_[table], n).counts;
   at::Tensor asked = group_->alltoall_rows(u, *sent, received, "tables");
   *served = asked - start_[table];
   at::Tensor rows = weights_[table].index_select(0, *served);
@@ -148,7 +160,7 @@ void EmbeddingTablesImpl::shard_buffers() {
   if (!sharded()) return;
   at::NoGradGuard no_grad;
   for (size_t t = 0; t < weights_.size(); ++t) {
-    const int64_t lo = start_[t], hi = std::min(rows_total_[t], lo + block_[t]);
+    const auto [lo, hi] = row_block(rows_total_[t], sharding_);
     for (auto* v : {&weights_, &state_v_, &state_m_, &trained_}) {
       at::Tensor& b = (*v)[t];
       if (b.defined() && b.size(0) == rows_total_[t]) b.set_(b.slice(0, lo, hi).clone());

@@ -28,6 +28,18 @@ struct TableSharding {
   int rank = 0, count = 1;
 };
 
+// The rows [lo, hi) of `total` that rank `rank` of `count` owns: blocks of ceil(total / count).
+std::pair<int64_t, int64_t> row_block(int64_t total, int rank, int count);
+inline std::pair<int64_t, int64_t> row_block(int64_t total, const TableSharding& s) { return row_block(total, s.rank, s.count); }
+
+// Ids (any order) grouped by their owning rank for an all-to-all: the permutation that sorts
+// them by owner (stable) and how many go to each rank. `block` is the owners' block size.
+struct OwnerRoute {
+  at::Tensor order;             // [n] int64
+  std::vector<int64_t> counts;  // [ranks]
+};
+OwnerRoute route_to_owners(const at::Tensor& ids, int64_t block, int ranks);
+
 struct EmbeddingTablesImpl : torch::nn::Module {
   EmbeddingTablesImpl(int64_t dim, SparseOptimConfig optim, TableSharding sharding = {});
 

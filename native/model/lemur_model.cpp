@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
-#include <algorithm>
 #include <map>
 #include <set>
 
@@ -405,28 +404,22 @@ TargetContent LemurModelImpl::encode_targets_across_ranks(const data::Batch& b, 
   for (size_t i = 0; i < mine_n.size(); ++i) pos[mine_n[i]] = static_cast<int64_t>(mine_g.size() + i);
   // To rank r: the documents it wants that this rank encodes; from rank s: those this rank
   // wants that s encodes (both sides list them in document order).
-  std::vector<int64_t> send_idx, send_counts(n, 0), recv_counts(n, 0);
-  std::map<int64_t, int64_t> recv_pos;
-  std::vector<std::vector<int64_t>> from(n);
+  std::vector<std::vector<int64_t>> to(n), from(n);
   for (const auto& [doc, w] : wanters) {
     const int e = encoder_of(doc);
     for (int r : w) {
-      if (e == me && r != me) {
-        send_idx.push_back(pos[doc]);
-        ++send_counts[r];
-      }
+      if (e == me && r != me) to[r].push_back(pos[doc]);
       if (r == me && e != me) from[e].push_back(doc);
     }
   }
-  // send_idx must be grouped by destination rank: rebuild it rank by rank
-  send_idx.clear();
-  for (int r = 0; r < n; ++r)
-    for (const auto& [doc, w] : wanters)
-      if (r != me && encoder_of(doc) == me && std::find(w.begin(), w.end(), r) != w.end()) send_idx.push_back(pos[doc]);
+  std::vector<int64_t> send_idx, send_counts(n), recv_counts(n);
+  std::map<int64_t, int64_t> recv_pos;
   int64_t k = 0;
-  for (int s = 0; s < n; ++s) {
-    recv_counts[s] = static_cast<int64_t>(from[s].size());
-    for (int64_t doc : from[s]) recv_pos[doc] = k++;
+  for (int r = 0; r < n; ++r) {
+    send_idx.insert(send_idx.end(), to[r].begin(), to[r].end());
+    send_counts[r] = static_cast<int64_t>(to[r].size());
+    recv_counts[r] = static_cast<int64_t>(from[r].size());
+    for (int64_t doc : from[r]) recv_pos[doc] = k++;
   }
   at::Tensor send = mine.index_select(0, at::tensor(send_idx, at::kLong).to(mine.device()));
   at::Tensor recv;
@@ -503,7 +496,7 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
     int64_t off = 0;
     for (size_t s = 0; s < config.sequences.size(); ++s) {
       renumbered[s] = b.sequence(config.sequences[s].name);
-      if (sizes[s] > 0 || config.sequences[s].bank || config.sequences[s].similarity)
+      if (config.sequences[s].bank || config.sequences[s].similarity)
         renumbered[s].ids = inverse.slice(0, off, off + sizes[s]).to(device);
       off += sizes[s];
     }

@@ -12,8 +12,9 @@ namespace lemur::model {
 MemoryBankImpl::MemoryBankImpl(int64_t num_documents, int64_t dim, at::ScalarType dtype, TableSharding sharding)
     : sharding_(sharding), total_(num_documents) {
   block_ = (num_documents + sharding_.count - 1) / sharding_.count;
-  start_ = std::min(num_documents, sharding_.rank * block_);
-  const int64_t local = std::min(num_documents, start_ + block_) - start_;
+  const auto [lo, hi] = row_block(num_documents, sharding_);
+  start_ = lo;
+  const int64_t local = hi - lo;
   rows_ = register_buffer("rows", at::zeros({local, dim}, dtype));
   written_ = register_buffer("written", at::zeros({local}, at::kByte));
   last_step_ = register_buffer("last_step", at::full({local}, -1, at::kLong));
@@ -42,13 +43,10 @@ void MemoryBankImpl::write(const at::Tensor& ids, const at::Tensor& vectors, int
   // Every rank calls this (a collective), also with no rows of its own to write.
   at::NoGradGuard no_grad;
   at::Tensor id = ids.to(at::kCPU, at::kLong);
-  at::Tensor owner = at::div(id, block_, "floor");
-  at::Tensor order = std::get<1>(owner.sort(c10::optional<bool>(true), 0, false));  // by owner, keeping the order within one
-  at::Tensor counts = at::bincount(owner, {}, sharding_.count);
-  std::vector<int64_t> sent(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + sharding_.count);
+  const OwnerRoute route = route_to_owners(id, block_, sharding_.count);  // keeps the order within one owner
   // Gloo has no bfloat16: rows travel as float32
-  at::Tensor got_ids = group().alltoall_rows(id.index_select(0, order), sent, nullptr, "bank");
-  at::Tensor got_rows = group().alltoall_rows(vectors.detach().to(at::kCPU, at::kFloat).index_select(0, order), sent, nullptr, "bank");
+  at::Tensor got_ids = group().alltoall_rows(id.index_select(0, route.order), route.counts, nullptr, "bank");
+  at::Tensor got_rows = group().alltoall_rows(vectors.detach().to(at::kCPU, at::kFloat).index_select(0, route.order), route.counts, nullptr, "bank");
   if (got_ids.numel() == 0) return;
   ops::bank_scatter(rows_, written_, last_step_, (got_ids - start_).to(rows_.device()), got_rows.to(rows_.device()), step);
 }
@@ -57,11 +55,10 @@ std::tuple<at::Tensor, at::Tensor> MemoryBankImpl::fetch(const at::Tensor& ids) 
   at::NoGradGuard no_grad;
   if (!sharded()) return {rows_.index_select(0, ids.to(rows_.device())), written_.index_select(0, ids.to(rows_.device()))};
   at::Tensor id = ids.to(at::kCPU, at::kLong);
-  at::Tensor owner = at::div(id, block_, "floor");
-  at::Tensor order = std::get<1>(owner.sort(c10::optional<bool>(true), 0, false));
-  at::Tensor counts = at::bincount(owner, {}, sharding_.count);
-  std::vector<int64_t> sent(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + sharding_.count), received;
-  at::Tensor asked = group().alltoall_rows(id.index_select(0, order), sent, &received, "bank") - start_;
+  const OwnerRoute route = route_to_owners(id, block_, sharding_.count);
+  const at::Tensor& order = route.order;
+  std::vector<int64_t> received;
+  at::Tensor asked = group().alltoall_rows(id.index_select(0, order), route.counts, &received, "bank") - start_;
   at::Tensor local = asked.to(rows_.device());
   at::Tensor rows = group().alltoall_rows(rows_.index_select(0, local).to(at::kFloat), received, nullptr, "bank");
   at::Tensor flags = group().alltoall_rows(written_.index_select(0, local), received, nullptr, "bank");
@@ -132,7 +129,7 @@ double MemoryBankImpl::mean_age(int64_t step) const {
 void MemoryBankImpl::shard_buffers() {
   if (!sharded()) return;
   at::NoGradGuard no_grad;
-  const int64_t hi = std::min(total_, start_ + block_);
+  const int64_t hi = row_block(total_, sharding_).second;
   for (at::Tensor* b : {&rows_, &written_, &last_step_})
     if (b->size(0) == total_) b->set_(b->slice(0, start_, hi).clone());
 }

@@ -130,20 +130,19 @@ void Trainer::join_group(const dist::GroupOptions& options, const std::string& f
                       " (pre-training " + std::to_string(all[r * 3 + 2]) + "), rank 0 at step " + std::to_string(all[1]) +
                       " (pre-training " + std::to_string(all[2]) + "): resume every rank from the same checkpoint");
   }
+  auto check = [&](const TableSharding& sh, const char* what) {
+    if (sh.count > 1 && (sh.count != group->world_size() || sh.rank != group->rank()))
+      throw UserError(std::string("distributed: this model's ") + what + " is sharded for rank " + std::to_string(sh.rank) +
+                      " of " + std::to_string(sh.count) + ", but it joins as rank " + std::to_string(group->rank()) + " of " +
+                      std::to_string(group->world_size()));
+  };
   auto& tables = *model_->tables;
-  if (tables.sharded() && (tables.sharding().count != group->world_size() || tables.sharding().rank != group->rank()))
-    throw UserError("distributed: this model's ID tables are sharded for rank " + std::to_string(tables.sharding().rank) +
-                    " of " + std::to_string(tables.sharding().count) + ", but it joins as rank " + std::to_string(group->rank()) +
-                    " of " + std::to_string(group->world_size()));
+  check(tables.sharding(), "ID tables");
   std::vector<at::Tensor> own = tables.sharded() ? tables.table_buffers() : std::vector<at::Tensor>{};
   if (!model_->bank.is_empty()) {
-    auto& bank = *model_->bank;
-    if (bank.sharded() && (bank.sharding().count != group->world_size() || bank.sharding().rank != group->rank()))
-      throw UserError("distributed: this model's memory bank is sharded for rank " + std::to_string(bank.sharding().rank) +
-                      " of " + std::to_string(bank.sharding().count) + ", but it joins as rank " + std::to_string(group->rank()) +
-                      " of " + std::to_string(group->world_size()));
-    if (bank.sharded())
-      for (auto& t : bank.bank_buffers()) own.push_back(t);
+    check(model_->bank->sharding(), "memory bank");
+    if (model_->bank->sharded())
+      for (auto& t : model_->bank->bank_buffers()) own.push_back(t);
   }
   dist::broadcast_module(*group, *model_, own);
   group_ = std::move(group);
@@ -243,7 +242,7 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain, bool stop
   }
   auto t_bw = Clock::now();
   optimizer_->zero_grad();
-  if (dp && overlap_) {
+  if (dp) {
     // (re)built for the parameters that train now (two-stage freezes the encoders)
     std::vector<at::Tensor> trainable;
     for (auto& p : clip_params_)
@@ -254,25 +253,30 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain, bool stop
       reducer_.reset();
       reducer_ = std::make_unique<dist::GradientReducer>(*dp, trainable);
     }
-    reducer_->prepare();
+    reducer_->prepare(overlap_);
   }
   if (loss.requires_grad()) loss.backward();
   sync(dev);
   st.t_backward = since(t_bw);
   double t_comm = 0;
+  at::Tensor world_sparse_sq;  // sharded tables: the ID rows' gradient norm over all ranks
   if (dp) {
     auto t_c = Clock::now();
-    if (reducer_ && overlap_) reducer_->finish();  // most buckets went during backward
-    else dist::average_dense_gradients(*dp, clip_params_);
-    if (model_->tables->sharded()) model_->tables->exchange_sharded_gradients();  // rows to their owners
+    reducer_->finish();  // with overlap, most buckets went during backward
+    const bool sharded = model_->tables->sharded();
+    if (sharded) model_->tables->exchange_sharded_gradients();  // rows to their owners
     else dist::average_table_gradients(*dp, *model_->tables);
-    // The figures below are the world's: the loss is the global batch's mean BCE (+ SQDC).
-    std::vector<at::Tensor> part{at::tensor({bce.defined() ? bce.detach().item<double>() * b.size / b.global_size : 0.0, stop ? 1.0 : 0.0}, at::kDouble)};
+    // One small allreduce makes the figures below the world's: the global batch's mean BCE,
+    // whether any rank was asked to stop, and (sharded tables) the norm of every rank's rows.
+    at::Tensor sq = sharded ? model_->tables->grad_square_sum() : at::Tensor();
+    std::vector<at::Tensor> part{at::tensor({bce.defined() ? bce.detach().item<double>() * b.size / b.global_size : 0.0, stop ? 1.0 : 0.0,
+                                             sq.defined() ? sq.item<double>() : 0.0}, at::kDouble)};
     dp->allreduce_sum_(part, "dense");
-    st.stop = part[0][1].item<double>() > 0;
-    part[0] = part[0].slice(0, 0, 1);
+    const double* w = part[0].data_ptr<double>();
+    st.stop = w[1] > 0;
+    if (sharded) world_sparse_sq = at::full({}, w[2], at::TensorOptions().dtype(at::kDouble).device(dev));
     if (bce.defined()) {
-      bce = at::full({}, part[0].item<double>(), at::TensorOptions().dtype(at::kDouble).device(dev));
+      bce = at::full({}, w[0], at::TensorOptions().dtype(at::kDouble).device(dev));
       loss = sqdc.defined() ? bce + config_.loss.sqdc_weight * sqdc.detach().to(at::kDouble) : bce;
     }
     t_comm = since(t_c);
@@ -302,12 +306,7 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain, bool stop
     at::Tensor doc_sq = square_sum(mdl.doc_encoder.is_empty() ? nullptr : mdl.doc_encoder.get());
     at::Tensor all_sq = zero.clone();
     for (auto& p : with_grad) all_sq += p.grad().to(at::kDouble).pow(2).sum();
-    at::Tensor sparse_sq = model_->tables->grad_square_sum();
-    if (dp && model_->tables->sharded()) {  // each rank holds its rows' part of the norm
-      std::vector<at::Tensor> part{sparse_sq.defined() ? sparse_sq.to(at::kCPU, at::kDouble).reshape({1}) : at::zeros({1}, at::kDouble)};
-      dp->allreduce_sum_(part, "dense");
-      sparse_sq = part[0].reshape({}).to(dev);
-    }
+    at::Tensor sparse_sq = world_sparse_sq.defined() ? world_sparse_sq : model_->tables->grad_square_sum();
     figures = at::stack({loss.detach().to(at::kDouble).reshape({}), query_sq + doc_sq, all_sq,
                          sparse_sq.defined() ? sparse_sq.to(dev, at::kDouble).reshape({}) : zero,
                          bce.defined() ? bce.detach().to(at::kDouble).reshape({}) : zero,
@@ -483,10 +482,9 @@ std::vector<RowBuffer> row_buffers(LemurModelImpl& m) {
   return out;
 }
 
-std::pair<int64_t, int64_t> block(int64_t total, int rank, int count) {
-  const int64_t size = (total + count - 1) / count;
-  const int64_t lo = std::min(total, rank * size);
-  return {lo, std::min(total, lo + size)};
+// Shards of this model's tables and bank (1: neither is sharded).
+int shard_count(LemurModelImpl& m) {
+  return std::max(m.tables->sharding().count, m.bank.is_empty() ? 1 : m.bank->sharding().count);
 }
 
 }  // namespace
@@ -498,11 +496,10 @@ std::string Trainer::shard_file_name(int rank, int count) {
 }
 
 void Trainer::save_shard(const std::string& path) {
-  const int count = std::max(model_->tables->sharding().count, model_->bank.is_empty() ? 1 : model_->bank->sharding().count);
-  if (count == 1) throw UserError("save_shard: this model's tables and bank are not sharded");
+  if (shard_count(*model_) == 1) throw UserError("save_shard: this model's tables and bank are not sharded");
   torch::serialize::OutputArchive archive;
   for (auto& b : row_buffers(*model_)) {
-    auto [lo, hi] = block(b.total, b.sharding.rank, b.sharding.count);
+    auto [lo, hi] = row_block(b.total, b.sharding);
     archive.write(b.name, b.tensor, /*is_buffer=*/true);
     archive.write(b.name + "@rows", at::tensor({lo, hi, b.total}, at::kLong));
   }
@@ -511,7 +508,7 @@ void Trainer::save_shard(const std::string& path) {
 
 void Trainer::save(const std::string& path) {
   torch::serialize::OutputArchive archive;
-  const int shards = std::max(model_->tables->sharding().count, model_->bank.is_empty() ? 1 : model_->bank->sharding().count);
+  const int shards = shard_count(*model_);
   if (shards > 1) archive.write("lemur_shards", at::full({1}, shards, at::kLong));
   model_->save(archive);
   torch::serialize::OutputArchive opt;
@@ -531,8 +528,8 @@ void Trainer::load_shards(const std::string& path, int n) {
   for (int r = 0; r < n; ++r) {
     bool needed = false;
     for (auto& b : bufs) {
-      auto [lo, hi] = block(b.total, b.sharding.rank, b.sharding.count);
-      auto [s, e] = block(b.total, r, n);
+      auto [lo, hi] = row_block(b.total, b.sharding);
+      auto [s, e] = row_block(b.total, r, n);
       needed |= std::max(lo, s) < std::min(hi, e);
     }
     if (!needed) continue;
@@ -545,7 +542,7 @@ void Trainer::load_shards(const std::string& path, int n) {
     }
     for (size_t i = 0; i < bufs.size(); ++i) {
       auto& b = bufs[i];
-      auto [lo, hi] = block(b.total, b.sharding.rank, b.sharding.count);
+      auto [lo, hi] = row_block(b.total, b.sharding);
       at::Tensor src, rows;
       if (!a.try_read(b.name, src) || !a.try_read(b.name + "@rows", rows))
         throw UserError("checkpoint shard " + file + " lacks '" + b.name + "': it is from another model");

@@ -460,8 +460,27 @@ void LemurModelImpl::write_targets(const data::Batch& b, const ForwardMode& mode
     if (group) dist::write_bank_everywhere(*group, *bank, ids, rows, step);  // every rank's targets read fresh
     else bank->write(ids, rows, step);
   }
-  if (mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" && t.idx_grad.numel() > 0)
-    fresh_slot_.index_put_({U.index_select(0, t.idx_grad)}, at::arange(t.idx_grad.numel(), fresh_slot_.options()));
+  if (t.fresh_rows.defined() && t.fresh_rows.size(0) > 0)
+    fresh_slot_.index_put_({t.fresh_ids}, at::arange(t.fresh_ids.numel(), fresh_slot_.options()));
+}
+
+void LemurModelImpl::gather_fresh(const data::Batch& b, const ForwardMode& mode, TargetContent& t) {
+  if (!mode.train || config.stop_gradient || config.fresh_in_batch != "gradient" || bank.is_empty() || frozen_) return;
+  at::Tensor ids = b.unique_docs.index_select(0, t.idx_grad);
+  if (!group) {
+    if (t.idx_grad.numel() == 0) return;
+    t.fresh_ids = ids.to(fresh_slot_.device());
+    t.fresh_rows = t.v_grad;
+    return;
+  }
+  // Every rank gathers, even with nothing of its own, so that all take part in the
+  // collective and in its backward (the input carries a zero gradient path on every rank;
+  // the gathered rows reach every rank's loss, see forward()).
+  at::Tensor mine = t.v_grad.defined() ? t.v_grad.to(at::kFloat)
+                                       : at::zeros({0, config.embedding_dim}, t.d_u.options().dtype(at::kFloat));
+  if (!mine.requires_grad()) mine = mine + doc_encoder->parameters()[0].sum().to(at::kFloat) * 0.0;
+  t.fresh_rows = dist::all_gather_with_grad(*group, mine, "fresh rows");
+  t.fresh_ids = group->allgather_rows(ids.to(at::kCPU, at::kLong).unsqueeze(1), nullptr, "fresh ids").squeeze(1).to(fresh_slot_.device());
 }
 
 SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const data::DocumentTable& docs,
@@ -471,8 +490,7 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
   const TargetContent& t = in.targets;
   // "gradient" freshness passes the ranking gradient into the encoder through the history;
   // the stop-gradient ablation must not, so there the fresh rows are the detached ones.
-  const bool gradient_fresh = mode.train && !config.stop_gradient && config.fresh_in_batch == "gradient" &&
-                              t.idx_grad.numel() > 0;
+  const bool gradient_fresh = t.fresh_rows.defined() && t.fresh_rows.size(0) > 0;
   // A sharded bank: one all-to-all fetches the rows of every history id of this step
   // (deduplicated over all sequences, after this step's writes) into a step-local view, and
   // the sequences read it with their ids renumbered; the ID paths keep the document ids.
@@ -549,7 +567,7 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
           present = at::ones({rows.size(0)}, rows.options().dtype(at::kBool));
         } else {
           std::tie(rows, present) = hist->read(bseq.ids);
-          if (gradient_fresh) apply_fresh_rows(rows, present, bseq.ids, fresh, t.v_grad);
+          if (gradient_fresh) apply_fresh_rows(rows, present, bseq.ids, fresh, t.fresh_rows);
         }
         item_parts.push_back(rows.to(in.ids.ns_ids.scalar_type()));
         // A miss: with an ID path the event still says something (its ID embedding), so it
@@ -563,7 +581,7 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
     if (decoder_of[s] >= 0) {
       auto dec = decoders[decoder_of[s]]->as<SequenceDecoder>();
       at::Tensor tokens = event_rows.defined() ? dec->forward_rows(in.decoder_context, seq, event_rows, c10::nullopt)
-                          : gradient_fresh     ? dec->forward(in.decoder_context, bseq, *hist, fresh, t.v_grad)
+                          : gradient_fresh     ? dec->forward(in.decoder_context, bseq, *hist, fresh, t.fresh_rows)
                                                : dec->forward(in.decoder_context, bseq, *hist);
       f.tokens.push_back(tokens.reshape({B, -1}));
     }
@@ -571,7 +589,7 @@ SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const d
       f.tokens.push_back(
           id_encoders[id_encoder_of[s]]->as<IdSequenceEncoder>()->forward(in.context, seq, in.ids.doc_seq_emb[s]).reshape({B, -1}));
   }
-  if (gradient_fresh) fresh_slot_.index_fill_(0, b.unique_docs.index_select(0, t.idx_grad), -1);
+  if (gradient_fresh) fresh_slot_.index_fill_(0, t.fresh_ids, -1);
   return f;
 }
 
@@ -618,7 +636,7 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
   out.q = query_embedding(b, ids.ns_ids, ids.dense, mode.train);
   const TargetPlan plan = plan_targets(b, mode, rng, out);
   t_bank += timer.lap();
-  const TargetContent targets = group && mode.train ? encode_targets_across_ranks(b, docs, plan, out) : encode_targets(b, docs, plan, out);
+  TargetContent targets = group && mode.train ? encode_targets_across_ranks(b, docs, plan, out) : encode_targets(b, docs, plan, out);
   t_enc += timer.lap();
   out.d = ops::expand_rows(targets.d_u, b.doc_inverse);
   // Stop-gradient ablation: the ranker sees the embeddings, the encoders learn from SQDC only.
@@ -629,6 +647,7 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
     out.t_bank = t_bank;
     return out;
   }
+  gather_fresh(b, mode, targets);
   write_targets(b, mode, step, targets);
   t_bank += timer.lap();
 
@@ -646,6 +665,10 @@ ForwardOutput LemurModelImpl::forward(const data::Batch& b, const data::Document
     out.deferred_write_rows = targets.d_u.index_select(0, targets.enc_idx).detach();
   }
   out.logits = rank(context, seqs);
+  // Data-parallel "gradient" freshness: the gathered rows stay in the graph on every rank,
+  // even where no history read took one, so that every rank runs their backward collective.
+  if (group && targets.fresh_rows.defined() && targets.fresh_rows.size(0) > 0)
+    out.logits = out.logits + targets.fresh_rows.sum().to(out.logits.scalar_type()) * 0.0;
   out.t_backbone = timer.lap();
   out.t_encoder = t_enc;
   out.t_bank = t_bank;

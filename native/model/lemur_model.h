@@ -56,6 +56,10 @@ struct TargetContent {                   // after encoding
   at::Tensor d_u;                        // [U, e] bank rows with this step's encodings put in
   at::Tensor enc_idx, idx_grad;          // positions in U encoded (with gradient)
   at::Tensor v_grad;                     // [idx_grad, e] the encodings with gradient
+  // "gradient" freshness: the documents whose history reads take their with-gradient
+  // encoding this step, and those encodings. One process: this batch's (U[idx_grad], v_grad);
+  // data-parallel: every rank's, gathered with a backward, as one process with the whole batch.
+  at::Tensor fresh_ids, fresh_rows;
 };
 struct SequenceInputs {
   const IdFeatures& ids;
@@ -121,6 +125,7 @@ struct LemurModelImpl : torch::nn::Module {
   // (all-to-all, gradients back to the encoding rank).
   TargetContent encode_targets_across_ranks(const data::Batch& b, const data::DocumentTable& docs, const TargetPlan& plan,
                                             ForwardOutput& out);
+  void gather_fresh(const data::Batch& b, const ForwardMode& mode, TargetContent& t);
   void write_targets(const data::Batch& b, const ForwardMode& mode, int64_t step, const TargetContent& t);
   SequenceFeatures sequence_features(const data::Batch& b, const data::DocumentTable& docs, const ForwardMode& mode,
                                      const SequenceInputs& in, double& t_enc);

@@ -186,6 +186,23 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(b.out!.scores).toEqual(a.out!.scores);
   });
 
+  // "gradient" freshness: a history event whose document another rank encoded this step
+  // takes that encoding with its gradient (gathered from every rank), as one process would.
+  it.each(['sharded', 'replicated'])('freshInBatch "gradient", %s bank: 2 ranks equal 1 process', async (layout) => {
+    // no warm-up and a large encoder lr, so that 5 steps of the gradient path move the model
+    const base = { ...LEMUR, optim: { warmupSteps: 0, encoderLr: 0.01 } };
+    const cfg = { ...base, memoryBank: { freshInBatch: 'gradient' } };
+    const env = { LEMUR_TEST_STEPS: '5', LEMUR_DIST_TABLES: layout, LEMUR_DIST_BANK: layout };
+    const [one, [a, b], detached] = await Promise.all([run({ LEMUR_TEST_STEPS: '5' }, cfg), ranks(2, env, [cfg, cfg]), run({ LEMUR_TEST_STEPS: '5' }, base)]);
+    for (const r of [one, a, b, detached]) expect(r.code, r.stderr).toBe(0);
+    expect(maxDiff(a.out!.losses.map((l) => l.loss), one.out!.losses.map((l) => l.loss))).toBeLessThan(TOL);
+    expect(maxDiff(a.out!.scores, one.out!.scores)).toBeLessThan(TOL);
+    expect(b.out!.scores).toEqual(a.out!.scores);
+    expect(a.out!.traffic['fresh rows']).toBeGreaterThan(0);
+    // the gradient path changes training (so the equality above can fail)
+    expect(maxDiff(detached.out!.scores, one.out!.scores)).toBeGreaterThan(1e2 * TOL);
+  });
+
   it('a killed rank stops the other within the timeout, naming it; the checkpoint left resumes on 1 worker', async () => {
     const ck = join(dir, 'ck-kill');
     const p = String(nextPort());

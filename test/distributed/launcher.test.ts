@@ -44,6 +44,21 @@ describe.skipIf(!hasGloo)('lemur train --nproc 2', () => {
     expect(existsSync(join(ck, 'lemur', 'step-000000008'))).toBe(true);
   });
 
+  it('two launchers as two nodes (--nnodes 2 --node-rank 0|1, master by address): one job, one run folder', async () => {
+    // both "machines" on this one, the checkpoint folder shared as it must be between machines
+    const ck = join(dir, 'run-2nodes');
+    const p = String(Number(port) + 13);
+    const base = ['train', '--data', join(dir, 'data'), '--preset', 'lemur', '--set', 'embeddingDim=16', '--batch-size', '64', '--no-early-stopping', '--no-report',
+      '--steps', '4', '--nproc', '1', '--nnodes', '2', '--master-addr', '127.0.0.1', '--master-port', p, '--checkpoint', ck];
+    const [n0, n1] = await Promise.all([runCli([...base, '--node-rank', '0']), runCli([...base, '--node-rank', '1'])]);
+    expect(n0.code, n0.stderr).toBe(0);
+    expect(n1.code, n1.stderr).toBe(0);
+    expect(n0.stdout.match(/^lemur /gm)?.length).toBe(1);  // the results table: on node 0 (rank 0) only
+    expect(n1.stdout.match(/^lemur /gm)).toBeNull();
+    const step = join(ck, 'lemur', 'step-000000004');
+    expect(readdirSync(step).filter((f) => f.startsWith('shard-')).sort()).toEqual(['shard-00000-of-00002.pt', 'shard-00001-of-00002.pt']);
+  });
+
   it('a worker that fails is named, and the launcher exits non-zero', async () => {
     // an unknown preset fails every worker at start: the first to exit is named
     const r = await runCli(['train', '--data', join(dir, 'data'), '--preset', 'nonesuch', '--nproc', '2', '--master-port', String(Number(port) + 7), '--no-report']);

@@ -33,7 +33,7 @@ const maxSteps = option('max-steps') === undefined ? undefined : Number(option('
 const configInput = { preset: option('preset', 'lemur'), ...(option('config') ? JSON.parse(option('config')) : {}) };
 const log = (...a) => console.error('[lemur]', ...a);
 
-setThreads({ intraOp: threads });
+setThreads({ intraOp: threads, ...(option('blas-threads', undefined) ? { blas: Number(option('blas-threads')) } : {}) });
 const data = openDataset(datasetDir);
 const rows = data.splits.train.rows;
 const result = { lemur: info().version, torch: info().torch.version, device, runs: [] };

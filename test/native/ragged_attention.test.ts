@@ -112,6 +112,26 @@ describe('ragged_attention (CPU)', () => {
     }
   });
 
+  // float32 with head dims that are multiples of 8 takes the blocked AVX2 path (transposed key
+  // blocks, 4-row products): few and many queries (1..9, not multiples of 4), key counts
+  // around the 64-key block and the 8-key vector (0, 1, 7, 8, 63, 64, 65, 150), masks.
+  it('float32, head dims 16/8/32 (the blocked path): the reference and the baseline path agree', () => {
+    const kLens = [0, 1, 7, 8, 63, 64, 65, 150, 9];
+    const qLens = [3, 1, 9, 4, 5, 2, 7, 6, 8];
+    for (const [D, Dv] of [[16, 16], [16, 8], [32, 64]] as const) {
+      const c = randomAttentionCase(20 + D + Dv, { H: 2, D, Dv, qLens, kLens, maskRate: 0.15 });
+      const fast = checkAgainstReference(c, 1 / Math.sqrt(D), 'float32', 2e-5, 1e-4);
+      process.env.LEMUR_CPU_NO_AVX2 = '1';
+      try {
+        const base = run(c, 1 / Math.sqrt(D), 'float32');
+        expectClose(f64(fast.out), f64(base.out), 2e-6, 1e-5, `D ${D}: out, blocked vs baseline`);
+        expectClose(f64(fast.gradK!), f64(base.gradK!), 2e-6, 1e-5, `D ${D}: dk, blocked vs baseline`);
+      } finally {
+        delete process.env.LEMUR_CPU_NO_AVX2;
+      }
+    }
+  });
+
   it('a 16k-key sample (and an empty one) in float32', () => {
     const c = randomAttentionCase(7, { H: 2, D: 32, qLens: [4, 3], kLens: [16384, 0] });
     checkAgainstReference(c, 1 / Math.sqrt(32), 'float32', 1e-5, 1e-3);

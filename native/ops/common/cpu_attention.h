@@ -25,6 +25,7 @@ constexpr int64_t KEY_BLOCK = 64;
 template <typename acc_t>
 struct Workspace {
   std::vector<acc_t> qt, dot, kb, vb, s, dp, m, l, dd, tmp, dkb, dvb;
+  std::vector<acc_t> kt, vt;  // the AVX2 float path: key block transposed [d][KEY_BLOCK], [dv][KEY_BLOCK]
   void reserve(int64_t nq, int64_t d, int64_t dv) {
     auto grow = [](std::vector<acc_t>& v, int64_t n) {
       if (static_cast<int64_t>(v.size()) < n) v.resize(n);
@@ -41,6 +42,8 @@ struct Workspace {
     grow(tmp, nq);
     grow(dkb, KEY_BLOCK * d);
     grow(dvb, KEY_BLOCK * dv);
+    grow(kt, KEY_BLOCK * d);
+    grow(vt, KEY_BLOCK * dv);
   }
 };
 

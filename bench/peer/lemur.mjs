@@ -5,7 +5,7 @@
 // (steps after --warmup, each step's own time as lemur's progress reports measure it: from
 // the end of the previous report to the step's end, so monitoring is left out) and maxRSS.
 //
-//   node bench/peer/lemur.mjs --dataset DIR [--seeds 0,1] [--epochs 1] [--threads N] [--device cpu]
+//   node bench/peer/lemur.mjs --dataset DIR [--seeds 0,1] [--epochs 1] [--threads N] [--blas-threads N] [--device cpu]
 //        [--preset lemur] [--config '<json>'] [--warmup 20] [--max-steps N] [--json out.json] [--check]
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

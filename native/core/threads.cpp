@@ -51,8 +51,10 @@ ThreadSettings thread_settings() {
 void set_thread_settings(int intra_op, int blas_threads) {
   if (intra_op > 0) g_intra.store(intra_op);
   if (g_intra.load() == 0) g_intra.store(hardware_cores());
+  // BLAS follows intra-op unless given: setThreads({ intraOp: 1 }) must not leave the BLAS
+  // pool at the cores' count it got at start-up (the two pools would oversubscribe).
   if (blas_threads > 0) g_blas.store(blas_threads);
-  if (g_blas.load() == 0) g_blas.store(g_intra.load());
+  else if (intra_op > 0 || g_blas.load() == 0) g_blas.store(g_intra.load());
   g_generation++;
   uint64_t dummy = 0;
   apply_thread_settings(dummy);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { info, NativeLoadError } from '../../dist/index.js';
+import { info, NativeLoadError, setThreads } from '../../dist/index.js';
 import { checkBuildRecord, packageRoot } from '../../dist/native.js';
 
 describe('the native addon', () => {
@@ -21,6 +21,20 @@ describe('the native addon', () => {
     expect(i.threads.intraOp).toBeGreaterThan(0);
     expect(i.threads.blas).toBeGreaterThan(0);
     expect(Array.isArray(i.cuda.devices)).toBe(true);
+  });
+
+  it('setThreads: BLAS follows intra-op unless given', () => {
+    const before = info().threads;
+    try {
+      setThreads({ intraOp: 3, blas: 2 });
+      expect(info().threads).toMatchObject({ intraOp: 3, blas: 2 });
+      setThreads({ intraOp: 1 });  // after start-up's defaults: BLAS comes down too
+      expect(info().threads).toMatchObject({ intraOp: 1, blas: 1 });
+      setThreads({ blas: 2 });
+      expect(info().threads).toMatchObject({ intraOp: 1, blas: 2 });
+    } finally {
+      setThreads({ intraOp: before.intraOp, blas: before.blas });
+    }
   });
 
   it('accepts the build record of this build', () => {

@@ -372,6 +372,7 @@ TargetContent LemurModelImpl::encode_targets_across_ranks(const data::Batch& b, 
   at::Tensor all = g.allgather_rows(at::stack({U.index_select(0, enc), grad_flag}, 1), &counts, "dedup ids");
   std::map<int64_t, std::vector<int>> wanters;  // doc -> ranks (in rank order), sorted by doc
   std::map<int64_t, bool> grad_any;
+  std::vector<int64_t> grad_docs;  // every rank's with-gradient documents, rank by rank, in its idx_grad order
   {
     const int64_t* a = all.data_ptr<int64_t>();
     int64_t row = 0;
@@ -379,8 +380,11 @@ TargetContent LemurModelImpl::encode_targets_across_ranks(const data::Batch& b, 
       for (int64_t i = 0; i < counts[r]; ++i, ++row) {
         wanters[a[2 * row]].push_back(r);
         grad_any[a[2 * row]] = grad_any[a[2 * row]] || a[2 * row + 1] != 0;
+        if (a[2 * row + 1] != 0) grad_docs.push_back(a[2 * row]);
       }
   }
+  // The ids "gradient" freshness gathers rows for (gather_fresh): known from this exchange already.
+  t.fresh_ids = at::tensor(grad_docs, at::kLong);
   // The encoding rank of a document: one of those that want it, spread by document id.
   auto encoder_of = [&](int64_t doc) { const auto& w = wanters[doc]; return w[static_cast<size_t>(doc % static_cast<int64_t>(w.size()))]; };
   bool world_grad = false;
@@ -466,10 +470,9 @@ void LemurModelImpl::write_targets(const data::Batch& b, const ForwardMode& mode
 
 void LemurModelImpl::gather_fresh(const data::Batch& b, const ForwardMode& mode, TargetContent& t) {
   if (!mode.train || config.stop_gradient || config.fresh_in_batch != "gradient" || bank.is_empty() || frozen_) return;
-  at::Tensor ids = b.unique_docs.index_select(0, t.idx_grad);
   if (!group) {
     if (t.idx_grad.numel() == 0) return;
-    t.fresh_ids = ids.to(fresh_slot_.device());
+    t.fresh_ids = b.unique_docs.index_select(0, t.idx_grad).to(fresh_slot_.device());
     t.fresh_rows = t.v_grad;
     return;
   }
@@ -480,7 +483,8 @@ void LemurModelImpl::gather_fresh(const data::Batch& b, const ForwardMode& mode,
                                        : at::zeros({0, config.embedding_dim}, t.d_u.options().dtype(at::kFloat));
   if (!mine.requires_grad()) mine = mine + doc_encoder->parameters()[0].sum().to(at::kFloat) * 0.0;
   t.fresh_rows = dist::all_gather_with_grad(*group, mine, "fresh rows");
-  t.fresh_ids = group->allgather_rows(ids.to(at::kCPU, at::kLong).unsqueeze(1), nullptr, "fresh ids").squeeze(1).to(fresh_slot_.device());
+  // the matching ids came with the dedup's exchange (encode_targets_across_ranks)
+  t.fresh_ids = t.fresh_ids.to(fresh_slot_.device());
 }
 
 SequenceFeatures LemurModelImpl::sequence_features(const data::Batch& b, const data::DocumentTable& docs,

@@ -58,7 +58,8 @@ struct TargetContent {                   // after encoding
   at::Tensor v_grad;                     // [idx_grad, e] the encodings with gradient
   // "gradient" freshness: the documents whose history reads take their with-gradient
   // encoding this step, and those encodings. One process: this batch's (U[idx_grad], v_grad);
-  // data-parallel: every rank's, gathered with a backward, as one process with the whole batch.
+  // data-parallel: every rank's (the ids from the dedup's exchange, the rows gathered with a
+  // backward), as one process with the whole batch.
   at::Tensor fresh_ids, fresh_rows;
 };
 struct SequenceInputs {

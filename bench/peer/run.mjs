@@ -38,6 +38,10 @@ const args = parseArgs(process.argv.slice(2), {
   python: '/usr/bin/python3',
 });
 const seeds = String(args.seeds).includes(',') ? String(args.seeds).split(',').map(Number) : Array.from({ length: Number(args.seeds) }, (_, i) => i);
+if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0)) {
+  console.error(`--seeds: expected a count >= 1 (e.g. 2) or a list of seeds (e.g. 0,1), got ${args.seeds}`);
+  process.exit(2);
+}
 const configInput = { preset: args.preset, ...(args.config ? JSON.parse(args.config) : {}) };
 if (args.device !== 'cpu') configInput.device = args.device;
 

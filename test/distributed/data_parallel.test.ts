@@ -268,11 +268,13 @@ describe.skipIf(!hasGloo)('data-parallel training (c10d Gloo, 2 workers)', () =>
     expect(readdirSync(step).filter((f) => f.startsWith('shard-')).sort()).toEqual(['shard-00000-of-00002.pt', 'shard-00001-of-00002.pt']);
     expect(Object.keys(JSON.parse(readFileSync(join(step, 'meta.json'), 'utf8')).files)).toContain('shard-00001-of-00002.pt');
     expect(readdirSync(ck).filter((f) => f.startsWith('.'))).toEqual([]);  // no staging left
-    // loaded in this process: the predictions rank 0 made
+    // loaded in this process: the predictions rank 0 made. Equal within float rounding, not
+    // bit for bit: the two ranks scored half batches each, and the dense kernels' rounding can
+    // depend on the batch's row count (OpenBLAS and ATen pick paths by shape and CPU).
     const data = openDataset(join(dir, 'data'));
     const loaded = await Lemur.load(ck, data);
     expect(loaded.step).toBe(4);
-    expect(Array.from((await loaded.predict('test')).scores)).toEqual(a.out!.scores);
+    expect(maxDiff(Array.from((await loaded.predict('test')).scores), a.out!.scores)).toBeLessThan(1e-6);
     // 2 workers x 4 steps then 1 worker x 4 more == 1 process x 8 steps
     const [resumed, straight] = await Promise.all([run({ LEMUR_TEST_RESUME: ck, LEMUR_TEST_STEPS: '4' }), run({ LEMUR_TEST_STEPS: '8' })]);
     expect(resumed.code, resumed.stderr).toBe(0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `lemur` command line: info, generate, import movielens, train, eval, verify, demo.
+ * The `lemur` command line: info, generate, import movielens, train, eval, verify, demo,
+ * check-distributed.
  *
  * Exit codes: 0 done; 1 an error (one line `lemur: <message>`; the stack with LEMUR_DEBUG=1);
  * 2 a usage error; 130 stopped by Ctrl-C (after saving a checkpoint when there is a folder).
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 
 import { Command, CommanderError } from 'commander';
 
+import { checkDistributedCommand } from './cli/check-distributed.js';
 import { demoCommand } from './cli/demo.js';
 import { evalCommand } from './cli/eval.js';
 import { generateCommand } from './cli/generate.js';
@@ -44,7 +46,7 @@ export function buildProgram(): Command {
     cmd.copyInheritedSettings(program);
     cmd.commands.forEach(inherit);
   };
-  for (const cmd of [infoCommand(), generateCommand(), importCommand(), trainCommand(), evalCommand(), verifyCommand(), demoCommand()]) {
+  for (const cmd of [infoCommand(), generateCommand(), importCommand(), trainCommand(), evalCommand(), verifyCommand(), demoCommand(), checkDistributedCommand()]) {
     inherit(cmd);
     program.addCommand(cmd);
   }

@@ -7,6 +7,9 @@
 import { createHash } from 'node:crypto';
 
 import { LemurError } from './errors.js';
+import { native, type CollectivesReport } from './native.js';
+
+export type { CollectivesReport } from './native.js';
 
 export interface DistributedOptions {
   /** This process's rank, 0 .. worldSize - 1 (RANK). */
@@ -48,11 +51,19 @@ export interface DistributedOptions {
    * all at once after it (LEMUR_DIST_OVERLAP=0).
    */
   overlap?: boolean;
+  /**
+   * Which c10d backend carries CUDA tensors (LEMUR_DIST_BACKEND): 'auto' (default: 'nccl' for
+   * a CUDA model when this build has NCCL, see `info().build.distributed`, else 'gloo'),
+   * 'nccl' (one GPU per rank; CPU tensors and control values still travel by Gloo, as with
+   * PyTorch's "cpu:gloo,cuda:nccl"), or 'gloo' (CUDA tensors staged through host memory; lets
+   * several ranks share one GPU).
+   */
+  backend?: 'auto' | 'gloo' | 'nccl';
 }
 
 export type ResolvedDistributed = Required<DistributedOptions>;
 
-const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables', 'bank', 'globalNegatives', 'overlap'] as const;
+const KEYS = ['rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'timeoutSeconds', 'tables', 'bank', 'globalNegatives', 'overlap', 'backend'] as const;
 
 function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -82,7 +93,9 @@ export function resolveDistributed(o: DistributedOptions): ResolvedDistributed {
   if (typeof globalNegatives !== 'boolean') throw new LemurError(`distributed.globalNegatives must be true or false, got ${JSON.stringify(globalNegatives)}`);
   const overlap = o.overlap ?? true;
   if (typeof overlap !== 'boolean') throw new LemurError(`distributed.overlap must be true or false, got ${JSON.stringify(overlap)}`);
-  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables, bank, globalNegatives, overlap };
+  const backend = o.backend ?? 'auto';
+  if (backend !== 'auto' && backend !== 'gloo' && backend !== 'nccl') throw new LemurError(`distributed.backend must be 'auto', 'gloo' or 'nccl', got ${JSON.stringify(backend)}`);
+  return { rank, worldSize, localRank, masterAddr, masterPort, timeoutSeconds, tables, bank, globalNegatives, overlap, backend };
 }
 
 /**
@@ -110,6 +123,7 @@ export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
     ...(env.LEMUR_DIST_BANK ? { bank: env.LEMUR_DIST_BANK as 'sharded' | 'replicated' } : {}),
     ...(env.LEMUR_DIST_GLOBAL_NEGATIVES ? { globalNegatives: !['0', 'false'].includes(env.LEMUR_DIST_GLOBAL_NEGATIVES) } : {}),
     ...(env.LEMUR_DIST_OVERLAP ? { overlap: !['0', 'false'].includes(env.LEMUR_DIST_OVERLAP) } : {}),
+    ...(env.LEMUR_DIST_BACKEND ? { backend: env.LEMUR_DIST_BACKEND as 'auto' | 'gloo' | 'nccl' } : {}),
   });
 }
 
@@ -120,4 +134,25 @@ export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
  */
 export function trainingFingerprint(config: unknown, manifest: unknown): string {
   return createHash('sha256').update(JSON.stringify(config)).update('\0').update(JSON.stringify(manifest)).digest('hex');
+}
+
+/**
+ * The process group's self-test, for setting up a cluster (like NCCL's own tests): joins a
+ * group as `options` says (every rank calls it, e.g. under torchrun or `lemur check-distributed
+ * --nproc N`), runs every collective lemur trains with (allreduce, gradient buckets, ragged and
+ * empty allgathers, ragged all-to-all, broadcast, barrier) on tensors of `device`, and checks
+ * each result against what the ranks' known inputs must give. A world of one still runs every
+ * collective through the backend. Resolves with this rank's report; rejects when the group
+ * cannot form (the message says why: port, timeout, missing backend, two ranks on one GPU).
+ */
+export async function checkCollectives(options: DistributedOptions | 'env' = 'env', device = 'cpu'): Promise<CollectivesReport> {
+  const d = options === 'env' ? distributedFromEnv() : resolveDistributed(options);
+  if (!d) throw new LemurError("checkCollectives('env'): WORLD_SIZE is not set (start it under torchrun, or pass the options)");
+  if (typeof device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(device)) throw new LemurError(`checkCollectives: device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
+  const dev = device === 'cuda' ? `cuda:${d.localRank % Math.max(1, native().info().cuda.devices.length)}` : device;  // as a model's 'cuda'
+  try {
+    return await native().checkCollectives({ rank: d.rank, worldSize: d.worldSize, masterAddr: d.masterAddr, masterPort: d.masterPort, timeoutMs: Math.round(d.timeoutSeconds * 1000), backend: d.backend, device: dev });
+  } catch (e) {
+    throw new LemurError(e instanceof Error ? e.message : String(e));
+  }
 }

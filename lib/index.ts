@@ -7,7 +7,7 @@ export { tensor, bridgeStats, type Tensor, type TensorOptions, type DType, type 
 export { native, type NativeAddon, type NativeQueue } from './native.js';
 export { LemurError, NativeLoadError, ConfigError, DataError, AbortError } from './errors.js';
 export { Lemur, nativeModelConfig, type CreateOptions } from './model.js';
-export { distributedFromEnv, resolveDistributed, type DistributedOptions, type ResolvedDistributed } from './distributed.js';
+export { checkCollectives, distributedFromEnv, resolveDistributed, type CollectivesReport, type DistributedOptions, type ResolvedDistributed } from './distributed.js';
 export type {
   ModelDataset,
   ModelDatasetManifest,

@@ -260,7 +260,7 @@ interface NativeModel {
   save(path: string): Promise<void>;
   saveShard(path: string): Promise<void>;
   load(path: string): Promise<void>;
-  joinGroup(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; globalNegatives: boolean; overlap: boolean; fingerprint: string }): Promise<void>;
+  joinGroup(options: { backend: 'auto' | 'gloo' | 'nccl'; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; globalNegatives: boolean; overlap: boolean; fingerprint: string }): Promise<void>;
   barrier(what: string): Promise<void>;
   traffic(reset: boolean): Promise<Record<string, number>>;
   allgather(rows: Float64Array, width: number): Promise<Float64Array>;
@@ -530,6 +530,10 @@ export class Lemur extends EventEmitter {
     const nativeConfig = nativeModelConfig(resolved, dataset); // validates sequences against the data
     if (d && d.worldSize > 1 && d.tables === 'sharded') nativeConfig.tableShards = { rank: d.rank, count: d.worldSize };
     if (d && d.worldSize > 1 && d.bank === 'sharded') nativeConfig.bankShards = { rank: d.rank, count: d.worldSize };
+    // 'cuda' in a data-parallel job means this machine's GPU number LOCAL_RANK, as torchrun
+    // users expect (wrapping around when there are more workers than GPUs: only backend
+    // 'gloo' can share one). The configuration keeps 'cuda', so every rank's fingerprint agrees.
+    if (d && resolved.device === 'cuda') nativeConfig.device = `cuda:${d.localRank % Math.max(1, info().cuda.devices.length)}`;
     const addon = native();
     const documents = new (addon.Documents as NativeCtor<unknown>)(dataset.documents);
     const model = new (addon.Model as NativeCtor<NativeModel>)(nativeConfig, documents);
@@ -573,12 +577,13 @@ export class Lemur extends EventEmitter {
     const d = options === 'env' ? distributedFromEnv() : resolveDistributed(options);
     if (!d) throw new LemurError('joinGroup(\'env\'): WORLD_SIZE is not set (start the workers with lemur train --nproc N or torchrun, or pass the options)');
     if (this.distributed) throw new LemurError(`this model already joined a group as rank ${this.distributed.rank} of ${this.distributed.worldSize}`);
-    if (d.worldSize > 1 && info().build.distributed !== 'gloo')
+    if (d.worldSize > 1 && info().build.distributed === 'none')
       throw new LemurError('distributed training needs c10d\'s Gloo backend, which this build of lemur lacks (the gloo headers were missing at build time): apt-get install -y libgloo-dev, then npm rebuild lemur --build-from-source');
     if (this.config.train.batchSize < d.worldSize)
       throw new ConfigError('train.batchSize', `${this.config.train.batchSize} is smaller than the world size ${d.worldSize}: every rank needs rows of each batch`);
     await this.exclusive('joinGroup()', () =>
       this.model.joinGroup({
+        backend: d.backend,
         rank: d.rank,
         worldSize: d.worldSize,
         masterAddr: d.masterAddr,

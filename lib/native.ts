@@ -75,8 +75,8 @@ export interface NativeQueue {
 
 export interface NativeInfo {
   torch: { version: string; source: string; library: string; cxx11Abi: boolean; cuda: boolean };
-  /** distributed: "gloo" when c10d's Gloo backend was found at build time (multi-process training), else "none". */
-  build: { cudaKernels: boolean; cudaKernelsCompiled: boolean; cudaArchs: string; builtAt: string; distributed: "gloo" | "none" };
+  /** distributed: "gloo" when c10d's Gloo backend was found at build time (multi-process training), "gloo+nccl" when NCCL too (a CUDA LibTorch), else "none". */
+  build: { cudaKernels: boolean; cudaKernelsCompiled: boolean; cudaArchs: string; builtAt: string; distributed: "gloo" | "gloo+nccl" | "none" };
   threads: {
     cores: number;
     intraOp: number;
@@ -103,8 +103,21 @@ export interface NativeMemoryStats {
   releasable?: number;
 }
 
+/** What `checkCollectives` reports, per rank (see lib/distributed.ts). */
+export interface CollectivesReport {
+  /** The backend that carried the device's tensors: 'gloo' or 'nccl'. */
+  backend: 'gloo' | 'nccl';
+  device: string;
+  rank: number;
+  worldSize: number;
+  seconds: number;
+  /** Every collective lemur uses, in order; the first failure ends the list. */
+  checks: { name: string; ok: boolean; maxError: number; detail: string }[];
+}
+
 export interface NativeAddon {
   info(): NativeInfo;
+  checkCollectives(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; backend: string; device: string }): Promise<CollectivesReport>;
   setThreads(options: { intraOp?: number; blas?: number }): void;
   memoryStats(): NativeMemoryStats;
   releaseMemory(): void;

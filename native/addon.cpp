@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lemur::init_model_binding(env, exports);
   lemur::init_nn_binding(env, exports);
   lemur::init_bench_binding(env, exports);
+  lemur::init_distributed_binding(env, exports);
   return exports;
 }
 

@@ -21,7 +21,7 @@ export function infoCommand(): Command {
       print(
         `CUDA kernels: ${i.build.cudaKernels ? 'linked' : i.build.cudaKernelsCompiled ? `compiled for sm_${i.build.cudaArchs} as a check, not linked` : 'not built'}`,
       );
-      print(`distributed: ${i.build.distributed === 'gloo' ? 'gloo (c10d; lemur train --nproc N)' : 'none (built without the gloo headers: apt-get install libgloo-dev, then rebuild)'}`);
+      print(`distributed: ${i.build.distributed === 'gloo+nccl' ? 'gloo + nccl (c10d; NCCL carries CUDA tensors; lemur train --nproc N)' : i.build.distributed === 'gloo' ? 'gloo (c10d; lemur train --nproc N)' : 'none (built without the gloo headers: apt-get install libgloo-dev, then rebuild)'}`);
       print(
         i.cuda.available
           ? i.cuda.devices.map((d) => `cuda:${d.index} ${d.name} ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB sm_${d.computeCapability}`).join('\n')

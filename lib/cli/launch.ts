@@ -23,7 +23,8 @@ export interface LaunchOptions {
 
 /** The command line of a worker: this one without the launcher's own flags. */
 export function workerArgs(argv: string[], threads: number): string[] {
-  const launcherFlags = new Set(['--nproc', '--nnodes', '--node-rank', '--master-addr', '--master-port', '--dist-timeout', '--threads']);
+  // (--backend and --dist-timeout reach the workers in the environment: LEMUR_DIST_BACKEND, LEMUR_DIST_TIMEOUT)
+  const launcherFlags = new Set(['--nproc', '--nnodes', '--node-rank', '--master-addr', '--master-port', '--dist-timeout', '--threads', '--backend']);
   const launcherSwitches = new Set(['--replicate', '--no-global-negatives']);  // passed on in the environment
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {

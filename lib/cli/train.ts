@@ -143,6 +143,7 @@ interface TrainFlags {
   distTimeout?: number;
   replicate?: boolean;
   globalNegatives?: boolean;
+  backend?: string;
 }
 
 export function trainCommand(): Command {
@@ -179,11 +180,16 @@ export function trainCommand(): Command {
     .option('--dist-timeout <seconds>', 'a rank that waits this long for another stops with an error naming it (default 180)', integer(1))
     .option('--replicate', 'data-parallel: every rank holds all ID-table and bank rows (default: sharded across the ranks)')
     .option('--no-global-negatives', "data-parallel: SQDC contrasts each rank's own batch (default: the whole job's)")
+    .option('--backend <name>', 'data-parallel: c10d backend for CUDA tensors: auto (default: nccl when built with it), gloo (can share a GPU) or nccl (one GPU per rank)')
     .action(async (f: TrainFlags) => {
       const startedAt = performance.now();
       // the workers (started here or by another launcher) read these from the environment
       if (f.replicate) process.env.LEMUR_DIST_TABLES = process.env.LEMUR_DIST_BANK = 'replicated';
       if (f.globalNegatives === false) process.env.LEMUR_DIST_GLOBAL_NEGATIVES = '0';
+      if (f.backend !== undefined) {
+        if (!['auto', 'gloo', 'nccl'].includes(f.backend)) throw new UsageError(`--backend must be auto, gloo or nccl, got '${f.backend}'`);
+        process.env.LEMUR_DIST_BACKEND = f.backend;
+      }
       if (f.nproc !== undefined || (f.nnodes ?? 1) > 1) {
         process.exitCode = await launchWorkers({ nproc: f.nproc ?? 1, nnodes: f.nnodes ?? 1, nodeRank: f.nodeRank ?? 0, masterAddr: f.masterAddr, masterPort: f.masterPort, timeoutSeconds: f.distTimeout, threads: f.threads });
         return;

@@ -11,5 +11,6 @@ void init_data_binding(Napi::Env env, Napi::Object exports);   // Samples, Docum
 void init_model_binding(Napi::Env env, Napi::Object exports);  // Model (a Trainer on its executor)
 void init_nn_binding(Napi::Env env, Napi::Object exports);     // nn.*: building blocks, for tests
 void init_bench_binding(Napi::Env env, Napi::Object exports);  // bench.*: timed kernels and baselines
+void init_distributed_binding(Napi::Env env, Napi::Object exports);  // checkCollectives(): the process group's self-test
 
 }  // namespace lemur

@@ -42,7 +42,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
               Napi::Boolean::New(env, std::string(LEMUR_BUILD_CUDA_COMPILED) == "ON"));
     build.Set("cudaArchs", LEMUR_BUILD_CUDA_ARCHS);
     build.Set("builtAt", LEMUR_BUILD_TIME);
-    build.Set("distributed", Napi::String::New(env, dist::available() ? "gloo" : "none"));
+    build.Set("distributed", Napi::String::New(env, !dist::available() ? "none" : dist::nccl_available() ? "gloo+nccl" : "gloo"));
     o.Set("build", build);
 
     ThreadSettings ts = thread_settings();

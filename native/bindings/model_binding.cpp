@@ -400,7 +400,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
     });
   }
 
-  // joinGroup({ rank, worldSize, masterAddr, masterPort, timeoutMs, fingerprint }): the
+  // joinGroup({ rank, worldSize, masterAddr, masterPort, timeoutMs, backend, fingerprint }): the
   // rendezvous runs on the model's executor, so the event loop stays free while ranks meet.
   Napi::Value JoinGroup(const Napi::CallbackInfo& info) {
     return js_call(info.Env(), [&]() -> Napi::Value {
@@ -414,6 +414,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
       g.timeout = std::chrono::milliseconds(o.integer("timeoutMs"));
       g.global_negatives = o.boolean("globalNegatives", true);
       g.overlap = o.boolean("overlap", true);
+      g.backend = o.string("backend", "auto");
       std::string fingerprint = o.string("fingerprint");
       auto state = state_;
       return queue(info, "joinGroup", [state, g, fingerprint] { state->get().join_group(g, fingerprint); },

@@ -24,7 +24,7 @@ struct AllGatherRows : torch::autograd::Function<AllGatherRows> {
                                                  torch::autograd::variable_list grads) {
     auto* group = reinterpret_cast<ProcessGroup*>(ctx->saved_data["group"].toInt());
     const int64_t offset = ctx->saved_data["offset"].toInt(), count = ctx->saved_data["count"].toInt();
-    at::Tensor g = grads[0].to(at::kCPU).contiguous().clone();
+    at::Tensor g = grads[0].contiguous().clone();  // (staged to the host by the group unless NCCL takes it)
     std::vector<at::Tensor> one{g};
     group->allreduce_sum_(one, ctx->saved_data["what"].toStringRef() + " backward");
     return {one[0].slice(0, offset, offset + count).to(grads[0].device()), at::Tensor(), at::Tensor()};

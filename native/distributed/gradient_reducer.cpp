@@ -12,7 +12,9 @@ GradientReducer::GradientReducer(ProcessGroup& group, std::vector<at::Tensor> pa
   int64_t n = 0;
   auto close = [&] {
     if (cur.members.empty()) return;
-    cur.flat = at::zeros({n}, at::kFloat);
+    // On the parameters' GPU when NCCL carries it (no trip through host memory), else on the host.
+    const at::Device dev = params_[cur.members[0]].device();
+    cur.flat = at::zeros({n}, at::TensorOptions().dtype(at::kFloat).device(group_.native_on(dev) ? dev : at::Device(at::kCPU)));
     buckets_.push_back(std::move(cur));
     cur = Bucket{};
     n = 0;

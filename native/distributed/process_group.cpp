@@ -13,6 +13,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#ifdef LEMUR_WITH_NCCL
+#include <unistd.h>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace lemur::dist {
 
@@ -23,6 +28,14 @@ std::string ms(std::chrono::milliseconds t) {
   return buf;
 }
 }  // namespace
+
+bool nccl_available() {
+#ifdef LEMUR_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
 
 #ifdef LEMUR_WITH_GLOO
 
@@ -35,15 +48,48 @@ struct ProcessGroup::Impl {
   // order within a group, and the buckets' order must not interleave with the backward's
   // own collectives (SQDC's, the dedup's), which could differ between ranks.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_grad;
+#ifdef LEMUR_WITH_NCCL
+  // With backend "nccl": the same pair for CUDA tensors (each has its own NCCL communicator
+  // and stream; order pairs up within each group as with Gloo).
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl, nccl_grad;
+#endif
   std::vector<c10::intrusive_ptr<c10d::Work>> pending;
   std::string pending_what;
+
+  bool on_nccl(const at::Tensor& t) const {
+#ifdef LEMUR_WITH_NCCL
+    return nccl && t.is_cuda();
+#else
+    return false;
+#endif
+  }
+  // Runs `f` on the group that carries `t`: f(group) -> Work.
+  template <class F>
+  c10::intrusive_ptr<c10d::Work> on(const at::Tensor& t, bool grad, F&& f) {
+#ifdef LEMUR_WITH_NCCL
+    if (on_nccl(t)) return f(grad ? *nccl_grad : *nccl);
+#endif
+    return f(grad ? *pg_grad : *pg);
+  }
 };
 
+bool ProcessGroup::native_on(const at::Device& device) const {
+#ifdef LEMUR_WITH_NCCL
+  if (impl_->nccl && device.is_cuda()) return true;
+#endif
+  return device.is_cpu();
+}
+
+at::Tensor ProcessGroup::stage(const at::Tensor& t) const {
+  if (impl_->on_nccl(t) || t.device().is_cpu()) return t.contiguous();
+  return t.to(at::kCPU).contiguous();
+}
+
 void ProcessGroup::allreduce_sum_async_(const at::Tensor& flat, const std::string& what) {
-  if (options_.world_size == 1) return;
+  if (alone()) return;
   try {
     std::vector<at::Tensor> one{flat};
-    impl_->pending.push_back(impl_->pg_grad->allreduce(one));
+    impl_->pending.push_back(impl_->on(flat, true, [&](auto& g) { return g.allreduce(one); }));
     impl_->pending_what = what;
     bytes_sent_[what] += 2.0 * (options_.world_size - 1) / options_.world_size * static_cast<double>(flat.numel() * flat.element_size());
   } catch (const std::exception& e) {
@@ -97,14 +143,60 @@ ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o), impl_(std::make
     throw UserError("distributed: rank " + std::to_string(o.rank) + " could not connect to the other ranks (Gloo, store at " +
                     where + "): " + describe_exception(e));
   }
+  if (o.backend == "nccl") {
+#ifdef LEMUR_WITH_NCCL
+    check_devices();
+    try {
+      // Blocking waits: a collective that does not finish within the timeout throws here,
+      // where fail() can name the rank that stopped, instead of NCCL's watchdog aborting
+      // the process (a user's TORCH_NCCL_BLOCKING_WAIT wins).
+      setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+      auto nopts = c10d::ProcessGroupNCCL::Options::create();
+      nopts->timeout = o.timeout;
+      impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          c10::make_intrusive<c10d::PrefixStore>("lemur/nccl", impl_->store), o.rank, o.world_size, nopts);
+      impl_->nccl_grad = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          c10::make_intrusive<c10d::PrefixStore>("lemur/nccl-grad", impl_->store), o.rank, o.world_size, nopts);
+    } catch (const std::exception& e) {
+      throw UserError("distributed: rank " + std::to_string(o.rank) + " could not set up NCCL (store at " + where +
+                      "): " + describe_exception(e));
+    }
+#else
+    throw UserError("distributed: backend 'nccl' was asked for, but this build of lemur has no NCCL (it needs a CUDA "
+                    "LibTorch built with NCCL and nccl.h at build time): use backend 'gloo', or rebuild with "
+                    "npm rebuild lemur --build-from-source on the CUDA machine");
+#endif
+  } else if (o.backend != "gloo") {
+    throw UserError("distributed: backend must be 'gloo' or 'nccl', got '" + o.backend + "'");
+  }
   set_step(0);
+}
+
+void ProcessGroup::check_devices() {
+  // NCCL cannot run two ranks on one GPU ("Duplicate GPU detected"): say so before it does,
+  // naming the ranks, with the way out.
+  if (options_.device_index < 0)
+    throw UserError("distributed: backend 'nccl' moves CUDA tensors, but rank " + std::to_string(options_.rank) +
+                    "'s model is on the CPU: use backend 'gloo' (or device 'cuda')");
+  if (alone()) return;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  const int64_t h = static_cast<int64_t>(std::hash<std::string>{}(host) & 0x7FFFFFFFFFFFFFFFLL);
+  std::vector<int64_t> all = allgather_values({h, options_.device_index}, "start-up");
+  for (int r = 0; r < options_.world_size; ++r)
+    for (int q = 0; q < r; ++q)
+      if (all[2 * r] == all[2 * q] && all[2 * r + 1] == all[2 * q + 1])
+        throw UserError("distributed: ranks " + std::to_string(q) + " and " + std::to_string(r) + " are both on cuda:" +
+                        std::to_string(all[2 * r + 1]) + " of one machine, and NCCL needs one GPU per rank: start at most "
+                        "as many workers per machine as it has GPUs (LOCAL_RANK picks the device), or use backend 'gloo', "
+                        "which shares a GPU by staging through host memory");
 }
 
 ProcessGroup::~ProcessGroup() = default;
 
 void ProcessGroup::set_step(int64_t step) {
   step_ = step;
-  if (options_.world_size == 1) return;
+  if (alone()) return;
   try {
     const std::string v = std::to_string(step);
     impl_->store->set("lemur/step/" + std::to_string(options_.rank), std::vector<uint8_t>(v.begin(), v.end()));
@@ -140,7 +232,7 @@ void ProcessGroup::fail(const std::string& collective, const std::exception& e) 
 }
 
 void ProcessGroup::allreduce_sum_(std::vector<at::Tensor>& tensors, const std::string& what) {
-  if (options_.world_size == 1 || tensors.empty()) return;
+  if (alone() || tensors.empty()) return;
   // Small tensors (step figures, statistics, SQDC's gathered gradient): the dense gradients
   // travel in the GradientReducer's buckets.
   const double share = 2.0 * (options_.world_size - 1) / options_.world_size;
@@ -148,9 +240,9 @@ void ProcessGroup::allreduce_sum_(std::vector<at::Tensor>& tensors, const std::s
     std::vector<at::Tensor> staged;
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     for (auto& t : tensors) {
-      staged.push_back(t.device().is_cpu() && t.is_contiguous() ? t : t.to(at::kCPU).contiguous());
+      staged.push_back(stage(t));
       std::vector<at::Tensor> one{staged.back()};
-      works.push_back(impl_->pg->allreduce(one));
+      works.push_back(impl_->on(one[0], false, [&](auto& g) { return g.allreduce(one); }));
       bytes_sent_[what] += share * static_cast<double>(t.numel() * t.element_size());
     }
     for (auto& w : works) w->wait(options_.timeout);
@@ -167,7 +259,7 @@ std::vector<int64_t> ProcessGroup::allgather_values(const std::vector<int64_t>& 
   const int64_t n = static_cast<int64_t>(values.size());
   at::Tensor mine = at::empty({n}, at::kLong);
   for (int64_t i = 0; i < n; ++i) mine[i] = values[i];
-  if (options_.world_size == 1) return values;
+  if (alone()) return values;
   try {
     std::vector<at::Tensor> in{mine};
     std::vector<std::vector<at::Tensor>> out(1);
@@ -186,8 +278,8 @@ std::vector<int64_t> ProcessGroup::allgather_values(const std::vector<int64_t>& 
 }
 
 at::Tensor ProcessGroup::allgather_rows(const at::Tensor& rows_in, std::vector<int64_t>* counts_out, const std::string& what) {
-  at::Tensor rows = rows_in.to(at::kCPU).contiguous();
-  if (options_.world_size == 1) {
+  at::Tensor rows = stage(rows_in);
+  if (alone()) {
     if (counts_out) *counts_out = {rows.size(0)};
     return rows;
   }
@@ -207,7 +299,7 @@ at::Tensor ProcessGroup::allgather_rows(const at::Tensor& rows_in, std::vector<i
     std::vector<at::Tensor> in{padded};
     std::vector<std::vector<at::Tensor>> out(1);
     for (int r = 0; r < options_.world_size; ++r) out[0].push_back(at::empty(shape, rows.options()));
-    impl_->pg->allgather(out, in)->wait(options_.timeout);
+    impl_->on(padded, false, [&](auto& g) { return g.allgather(out, in); })->wait(options_.timeout);
     bytes_sent_[what] += (options_.world_size - 1) * static_cast<double>(padded.numel() * padded.element_size());
     std::vector<at::Tensor> parts;
     for (int r = 0; r < options_.world_size; ++r) parts.push_back(out[0][r].slice(0, 0, counts[r]));
@@ -222,8 +314,8 @@ at::Tensor ProcessGroup::allgather_rows(const at::Tensor& rows_in, std::vector<i
 at::Tensor ProcessGroup::alltoall_rows(const at::Tensor& rows_in, const std::vector<int64_t>& send_counts,
                                        std::vector<int64_t>* recv_counts_out, const std::string& what) {
   const int n = options_.world_size;
-  at::Tensor rows = rows_in.to(at::kCPU).contiguous();
-  if (n == 1) {
+  at::Tensor rows = stage(rows_in);
+  if (alone()) {
     if (recv_counts_out) *recv_counts_out = {rows.size(0)};
     return rows;
   }
@@ -252,7 +344,7 @@ at::Tensor ProcessGroup::alltoall_rows(const at::Tensor& rows_in, const std::vec
     at::Tensor in = at::cat(padded_in);
     shape[0] = total;
     at::Tensor out_padded = at::empty(shape, rows.options());
-    impl_->pg->alltoall_base(out_padded, in, out_splits, in_splits)->wait(options_.timeout);
+    impl_->on(in, false, [&](auto& g) { return g.alltoall_base(out_padded, in, out_splits, in_splits); })->wait(options_.timeout);
     std::vector<at::Tensor> parts;
     off = 0;
     for (int r = 0; r < n; ++r) {
@@ -273,16 +365,16 @@ at::Tensor ProcessGroup::alltoall_rows(const at::Tensor& rows_in, const std::vec
 }
 
 void ProcessGroup::broadcast_(std::vector<at::Tensor>& tensors, int root, const std::string& what) {
-  if (options_.world_size == 1 || tensors.empty()) return;
+  if (alone() || tensors.empty()) return;
   try {
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     std::vector<at::Tensor> staged;
     for (auto& t : tensors) {
-      staged.push_back(t.is_contiguous() && t.device().is_cpu() ? t : t.to(at::kCPU).contiguous());
+      staged.push_back(stage(t));
       std::vector<at::Tensor> one{staged.back()};
       c10d::BroadcastOptions bo;
       bo.rootRank = root;
-      works.push_back(impl_->pg->broadcast(one, bo));
+      works.push_back(impl_->on(one[0], false, [&](auto& g) { return g.broadcast(one, bo); }));
       if (options_.rank == root)
         bytes_sent_[what] += (options_.world_size - 1) * static_cast<double>(t.numel() * t.element_size());
     }
@@ -297,7 +389,7 @@ void ProcessGroup::broadcast_(std::vector<at::Tensor>& tensors, int root, const 
 }
 
 void ProcessGroup::barrier(const std::string& what) {
-  if (options_.world_size == 1) return;
+  if (alone()) return;
   try {
     impl_->pg->barrier()->wait(options_.timeout);
   } catch (const UserError&) {
@@ -311,10 +403,15 @@ void ProcessGroup::barrier(const std::string& what) {
 
 bool available() { return false; }
 struct ProcessGroup::Impl {};
+bool ProcessGroup::native_on(const at::Device& device) const { return device.is_cpu(); }
+at::Tensor ProcessGroup::stage(const at::Tensor& t) const { return t; }
+void ProcessGroup::check_devices() {}
 void ProcessGroup::allreduce_sum_async_(const at::Tensor&, const std::string&) {}
 void ProcessGroup::wait_pending() {}
 ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o) {
-  if (o.world_size > 1)
+  if (o.backend == "nccl")
+    throw UserError("distributed: backend 'nccl' was asked for, but this build of lemur has no c10d backend at all");
+  if (o.world_size > 1 || o.exercise)
     throw UserError(
         "distributed: this build of lemur has no c10d Gloo backend (the gloo headers were missing when it was "
         "built): apt-get install -y libgloo-dev, then npm rebuild lemur --build-from-source");

@@ -1,8 +1,11 @@
 // A data-parallel process group on c10d, the distributed engine LibTorch ships: a TCPStore
-// for the rendezvous (rank 0 hosts it at MASTER_ADDR:MASTER_PORT) and ProcessGroupGloo for
-// the collectives. No transport of our own: this wraps what the model needs (bucketed
-// gradient allreduce, ragged allgather, broadcast, barrier) and turns c10d's failures into
-// errors that name the collective, the step and the rank that stopped.
+// for the rendezvous (rank 0 hosts it at MASTER_ADDR:MASTER_PORT), ProcessGroupGloo for CPU
+// tensors and, with backend "nccl", ProcessGroupNCCL for CUDA tensors (PyTorch's
+// "cpu:gloo,cuda:nccl": control values and CPU rows keep travelling by Gloo, CUDA rows and
+// gradient buckets stay on the GPU). Without NCCL, CUDA tensors are staged through host
+// memory for Gloo. No transport of our own: this wraps what the model needs (bucketed
+// gradient allreduce, ragged allgather, all-to-all, broadcast, barrier) and turns c10d's
+// failures into errors that name the collective, the step and the rank that stopped.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -22,10 +25,21 @@ struct GroupOptions {
   std::chrono::milliseconds timeout{180000};  // of the rendezvous and of every collective
   bool global_negatives = true;  // for the model joining: SQDC over the world's batch (else each rank's own)
   bool overlap = true;           // for the model joining: gradient buckets sent during backward
+  // "gloo", "nccl" (CUDA tensors by NCCL, the rest by Gloo) or "auto" (the Trainer resolves
+  // it: nccl for a CUDA model when this build has NCCL, else gloo).
+  std::string backend = "gloo";
+  // The CUDA device this rank's model lives on (-1: CPU); with nccl, two ranks of one host
+  // on one device are refused at start-up (NCCL cannot run them).
+  int device_index = -1;
+  // Run every collective even in a world of one (a self-test of a backend on one machine or
+  // one GPU: allreduce, allgather and all-to-all of one rank are identities).
+  bool exercise = false;
 };
 
 // Whether this build has c10d's Gloo backend (it needs the gloo headers at build time).
 bool available();
+// Whether this build has c10d's NCCL backend (a CUDA LibTorch with NCCL and nccl.h).
+bool nccl_available();
 
 class ProcessGroup {
  public:
@@ -37,11 +51,16 @@ class ProcessGroup {
   int rank() const { return options_.rank; }
   int world_size() const { return options_.world_size; }
   const GroupOptions& options() const { return options_; }
+  // "gloo" or "nccl" (resolved).
+  const std::string& backend() const { return options_.backend; }
+  // Whether a tensor on `device` travels by NCCL (else by Gloo, staged through host memory
+  // when it is a CUDA tensor): where the gradient buckets should live.
+  bool native_on(const at::Device& device) const;
 
   // Sums every tensor across ranks, in place (all in flight together). `what` names the
   // traffic.
   void allreduce_sum_(std::vector<at::Tensor>& tensors, const std::string& what);
-  // Starts summing `flat` (contiguous, CPU) across ranks in place and returns at once;
+  // Starts summing `flat` (contiguous; CPU, or CUDA with nccl) across ranks in place and returns at once;
   // wait_pending() waits for every one started. Collectives pair up by the order they are
   // started in, so every rank must start the same ones in the same order.
   void allreduce_sum_async_(const at::Tensor& flat, const std::string& what);
@@ -71,6 +90,11 @@ class ProcessGroup {
  private:
   struct Impl;
   [[noreturn]] void fail(const std::string& collective, const std::exception& e);
+  // No peer to talk to: every collective is the identity (unless exercising).
+  bool alone() const { return options_.world_size == 1 && !options_.exercise; }
+  // The tensor as the collective needs it: contiguous, and on the host unless NCCL takes it.
+  at::Tensor stage(const at::Tensor& t) const;
+  void check_devices();
   GroupOptions options_;
   std::unique_ptr<Impl> impl_;
   std::map<std::string, double> bytes_sent_;

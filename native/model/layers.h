@@ -1,6 +1,7 @@
 // Building blocks shared by the encoders, sequence modules and backbones.
 #pragma once
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 

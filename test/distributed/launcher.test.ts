@@ -11,7 +11,7 @@ import { workerArgs } from '../../dist/cli/launch.js';
 import { generateDataset, info } from '../../dist/index.js';
 import { runCli } from '../cli/helpers.js';
 
-const hasGloo = info().build.distributed === 'gloo';
+const hasGloo = info().build.distributed !== 'none';
 
 describe('workerArgs', () => {
   it('drops the launcher flags (with their values, in both spellings) and sets the threads', () => {

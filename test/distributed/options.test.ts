@@ -9,10 +9,10 @@ describe('distributed options', () => {
     expect(distributedFromEnv({})).toBeUndefined();
     expect(distributedFromEnv({ RANK: '1', WORLD_SIZE: '4', LOCAL_RANK: '1', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29400', LEMUR_DIST_TIMEOUT: '30' })).toEqual({
       rank: 1, worldSize: 4, localRank: 1, masterAddr: '10.0.0.1', masterPort: 29400, timeoutSeconds: 30,
-      tables: 'sharded', bank: 'sharded', globalNegatives: true, overlap: true,
+      tables: 'sharded', bank: 'sharded', globalNegatives: true, overlap: true, backend: 'auto',
     });
-    expect(distributedFromEnv({ RANK: '0', WORLD_SIZE: '2', LEMUR_DIST_TABLES: 'replicated', LEMUR_DIST_GLOBAL_NEGATIVES: '0', LEMUR_DIST_OVERLAP: 'false' })).toMatchObject({
-      masterAddr: '127.0.0.1', masterPort: 29500, tables: 'replicated', bank: 'sharded', globalNegatives: false, overlap: false,
+    expect(distributedFromEnv({ RANK: '0', WORLD_SIZE: '2', LEMUR_DIST_TABLES: 'replicated', LEMUR_DIST_GLOBAL_NEGATIVES: '0', LEMUR_DIST_OVERLAP: 'false', LEMUR_DIST_BACKEND: 'nccl' })).toMatchObject({
+      masterAddr: '127.0.0.1', masterPort: 29500, tables: 'replicated', bank: 'sharded', globalNegatives: false, overlap: false, backend: 'nccl',
     });
   });
 
@@ -22,6 +22,7 @@ describe('distributed options', () => {
     [{ RANK: '2', WORLD_SIZE: '2' }, /distributed.rank must be an integer in \[0, 1\], got 2/],
     [{ RANK: '0', WORLD_SIZE: '2', MASTER_PORT: '70000' }, /distributed.masterPort must be an integer in \[1, 65535\], got 70000/],
     [{ RANK: '0', WORLD_SIZE: '2', LEMUR_DIST_TABLES: 'half' }, /distributed.tables must be 'sharded' or 'replicated', got "half"/],
+    [{ RANK: '0', WORLD_SIZE: '2', LEMUR_DIST_BACKEND: 'mpi' }, /distributed.backend must be 'auto', 'gloo' or 'nccl', got "mpi"/],
   ])('refuses the environment %o', (env, message) => {
     expect(() => distributedFromEnv(env)).toThrow(LemurError);
     expect(() => distributedFromEnv(env)).toThrow(message);

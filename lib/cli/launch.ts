@@ -8,7 +8,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 
-import { say } from './common.js';
+import type { Command } from 'commander';
+
+import { integer, say, UsageError } from './common.js';
 
 export interface LaunchOptions {
   nproc: number;
@@ -19,6 +21,43 @@ export interface LaunchOptions {
   timeoutSeconds?: number;
   /** torch intra-op threads per worker (default: this machine's cores / nproc, at least 1). */
   threads?: number;
+}
+
+/** The flags of a command that starts a job's workers itself (lemur train, lemur check-distributed). */
+export interface LaunchFlags {
+  nproc?: number;
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  distTimeout?: number;
+  backend?: string;
+}
+
+/** Adds the launcher's options to `cmd` (what `what` does with them: "train", "check"). */
+export function launchOptions(cmd: Command, what: string): Command {
+  return cmd
+    .option('--nproc <n>', `data-parallel: start n worker processes on this machine (torch threads split between them)${what === 'train' ? '; --batch-size is the global batch' : ''}`, integer(1))
+    .option('--nnodes <n>', `data-parallel: machines in the job, each running lemur ${what === 'train' ? 'train' : 'check-distributed'} --nproc with its --node-rank (default 1)`, integer(1))
+    .option('--node-rank <r>', "this machine's rank among --nnodes (default 0; rank 0's machine hosts the rendezvous)", integer(0))
+    .option('--master-addr <host>', 'address of node 0, where the rendezvous runs (default 127.0.0.1)')
+    .option('--master-port <port>', 'its port (default 29500)', integer(1))
+    .option('--dist-timeout <seconds>', 'a rank that waits this long for another stops with an error naming it (default 180)', integer(1))
+    .option('--backend <name>', 'data-parallel: c10d backend for CUDA tensors: auto (default: nccl when built with it), gloo (can share a GPU) or nccl (one GPU per rank)');
+}
+
+/**
+ * Puts the flags the workers read from the environment there; when this process is the
+ * launcher (--nproc, or --nnodes > 1), runs the workers and resolves to their exit code,
+ * else to undefined (this process is a worker, or alone).
+ */
+export async function launchIfAsked(f: LaunchFlags & { threads?: number }): Promise<number | undefined> {
+  if (f.backend !== undefined) {
+    if (!['auto', 'gloo', 'nccl'].includes(f.backend)) throw new UsageError(`--backend must be auto, gloo or nccl, got '${f.backend}'`);
+    process.env.LEMUR_DIST_BACKEND = f.backend;
+  }
+  if (f.nproc === undefined && (f.nnodes ?? 1) <= 1) return undefined;
+  return launchWorkers({ nproc: f.nproc ?? 1, nnodes: f.nnodes ?? 1, nodeRank: f.nodeRank ?? 0, masterAddr: f.masterAddr, masterPort: f.masterPort, timeoutSeconds: f.distTimeout, threads: f.threads });
 }
 
 /** The command line of a worker: this one without the launcher's own flags. */

@@ -17,7 +17,7 @@ import { progressView, type ProgressView } from './progress.js';
 import { clearRun, isCheckpoint, readPlan, writePlan, type RunPlan } from './run-folder.js';
 import { resultsTable } from './summary.js';
 import { trainModel } from './trainer.js';
-import { launchWorkers } from './launch.js';
+import { launchIfAsked, launchOptions, type LaunchFlags } from './launch.js';
 import { distributedFromEnv } from '../distributed.js';
 
 export interface RunOptions {
@@ -112,7 +112,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
   return { models, comparison, reportDir };
 }
 
-interface TrainFlags {
+interface TrainFlags extends LaunchFlags {
   data?: string;
   verify: boolean;
   preset?: string[];
@@ -135,19 +135,12 @@ interface TrainFlags {
   earlyStopping?: boolean;
   patience?: number;
   selectOn?: string;
-  nproc?: number;
-  nnodes?: number;
-  nodeRank?: number;
-  masterAddr?: string;
-  masterPort?: number;
-  distTimeout?: number;
   replicate?: boolean;
   globalNegatives?: boolean;
-  backend?: string;
 }
 
 export function trainCommand(): Command {
-  return new Command('train')
+  return launchOptions(new Command('train')
     .description('train one model or compare several (--preset a b ...), evaluate them, and write a report')
     .option('--data <dir>', 'dataset folder (lemur generate / lemur import); with --resume, default: the run\'s')
     .option('--preset <name...>', 'preset(s): dlrm-mlp, rankmixer, longer, two-stage, end-to-end, lemur, hyformer; several train one after the other (default: lemur)', collectList)
@@ -172,26 +165,16 @@ export function trainCommand(): Command {
     .option('--no-report', 'write no report')
     .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
     .option('--no-verify', "skip the check of the dataset's files against their checksums in dataset.json")
-    .option('--nproc <n>', 'data-parallel: start n worker processes on this machine (torch threads split between them); --batch-size is the global batch', integer(1))
-    .option('--nnodes <n>', 'data-parallel: machines in the job, each running lemur train --nproc with its --node-rank (default 1)', integer(1))
-    .option('--node-rank <r>', "this machine's rank among --nnodes (default 0; rank 0's machine hosts the rendezvous)", integer(0))
-    .option('--master-addr <host>', 'address of node 0, where the rendezvous runs (default 127.0.0.1)')
-    .option('--master-port <port>', 'its port (default 29500)', integer(1))
-    .option('--dist-timeout <seconds>', 'a rank that waits this long for another stops with an error naming it (default 180)', integer(1))
     .option('--replicate', 'data-parallel: every rank holds all ID-table and bank rows (default: sharded across the ranks)')
-    .option('--no-global-negatives', "data-parallel: SQDC contrasts each rank's own batch (default: the whole job's)")
-    .option('--backend <name>', 'data-parallel: c10d backend for CUDA tensors: auto (default: nccl when built with it), gloo (can share a GPU) or nccl (one GPU per rank)')
+    .option('--no-global-negatives', "data-parallel: SQDC contrasts each rank's own batch (default: the whole job's)"), 'train')
     .action(async (f: TrainFlags) => {
       const startedAt = performance.now();
       // the workers (started here or by another launcher) read these from the environment
       if (f.replicate) process.env.LEMUR_DIST_TABLES = process.env.LEMUR_DIST_BANK = 'replicated';
       if (f.globalNegatives === false) process.env.LEMUR_DIST_GLOBAL_NEGATIVES = '0';
-      if (f.backend !== undefined) {
-        if (!['auto', 'gloo', 'nccl'].includes(f.backend)) throw new UsageError(`--backend must be auto, gloo or nccl, got '${f.backend}'`);
-        process.env.LEMUR_DIST_BACKEND = f.backend;
-      }
-      if (f.nproc !== undefined || (f.nnodes ?? 1) > 1) {
-        process.exitCode = await launchWorkers({ nproc: f.nproc ?? 1, nnodes: f.nnodes ?? 1, nodeRank: f.nodeRank ?? 0, masterAddr: f.masterAddr, masterPort: f.masterPort, timeoutSeconds: f.distTimeout, threads: f.threads });
+      const launched = await launchIfAsked(f);
+      if (launched !== undefined) {
+        process.exitCode = launched;
         return;
       }
       // rank 0 alone writes the run folder and the report; the others train in lockstep

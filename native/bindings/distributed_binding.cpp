@@ -1,7 +1,7 @@
 // checkCollectives(options): the process group's self-test (distributed/collectives_check.h)
 // on a libuv worker thread, so the event loop stays free while the ranks meet.
 #include "bindings/bindings.h"
-#include "bindings/js_object.h"
+#include "bindings/group_options.h"
 #include "core/js_error.h"
 #include "distributed/collectives_check.h"
 
@@ -57,14 +57,7 @@ Napi::Value CheckCollectives(const Napi::CallbackInfo& info) {
   return js_call(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsObject()) throw UserError("checkCollectives(options): options must be an object");
     JsObject o(info[0].As<Napi::Object>(), "distributed");
-    dist::GroupOptions g;
-    g.rank = static_cast<int>(o.integer("rank"));
-    g.world_size = static_cast<int>(o.integer("worldSize"));
-    g.master_addr = o.string("masterAddr");
-    g.master_port = static_cast<int>(o.integer("masterPort"));
-    g.timeout = std::chrono::milliseconds(o.integer("timeoutMs"));
-    g.backend = o.string("backend", "auto");
-    auto* w = new CheckWorker(env, g, o.string("device", "cpu"));
+    auto* w = new CheckWorker(env, group_options_from(o), o.string("device", "cpu"));
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
@@ -72,6 +65,19 @@ Napi::Value CheckCollectives(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+dist::GroupOptions group_options_from(const JsObject& o) {
+  dist::GroupOptions g;
+  g.rank = static_cast<int>(o.integer("rank"));
+  g.world_size = static_cast<int>(o.integer("worldSize"));
+  g.master_addr = o.string("masterAddr");
+  g.master_port = static_cast<int>(o.integer("masterPort"));
+  g.timeout = std::chrono::milliseconds(o.integer("timeoutMs"));
+  g.backend = o.string("backend", "auto");
+  g.global_negatives = o.boolean("globalNegatives", true);
+  g.overlap = o.boolean("overlap", true);
+  return g;
+}
 
 void init_distributed_binding(Napi::Env env, Napi::Object exports) {
   exports.Set("checkCollectives", Napi::Function::New(env, CheckCollectives, "checkCollectives"));

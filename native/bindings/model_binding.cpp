@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "bindings/bindings.h"
+#include "bindings/group_options.h"
 #include "bindings/data_objects.h"
 #include "bindings/js_object.h"
 #include "core/js_error.h"
@@ -406,15 +407,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
     return js_call(info.Env(), [&]() -> Napi::Value {
       if (info.Length() < 1 || !info[0].IsObject()) throw UserError("joinGroup(options): options must be an object");
       JsObject o(info[0].As<Napi::Object>(), "distributed");
-      dist::GroupOptions g;
-      g.rank = static_cast<int>(o.integer("rank"));
-      g.world_size = static_cast<int>(o.integer("worldSize"));
-      g.master_addr = o.string("masterAddr");
-      g.master_port = static_cast<int>(o.integer("masterPort"));
-      g.timeout = std::chrono::milliseconds(o.integer("timeoutMs"));
-      g.global_negatives = o.boolean("globalNegatives", true);
-      g.overlap = o.boolean("overlap", true);
-      g.backend = o.string("backend", "auto");
+      dist::GroupOptions g = group_options_from(o);
       std::string fingerprint = o.string("fingerprint");
       auto state = state_;
       return queue(info, "joinGroup", [state, g, fingerprint] { state->get().join_group(g, fingerprint); },

@@ -9,13 +9,17 @@
 #include "core/js_error.h"
 
 #ifdef LEMUR_WITH_GLOO
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 #ifdef LEMUR_WITH_NCCL
-#include <unistd.h>
-
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -40,6 +44,36 @@ bool nccl_available() {
 #ifdef LEMUR_WITH_GLOO
 
 bool available() { return true; }
+
+namespace {
+// This machine's address on the route to `host` (the rendezvous): one the other ranks can
+// reach. Gloo's default resolves the machine's own hostname instead, which Debian and
+// container images map to 127.0.0.1 or 127.0.1.1: the peers on other machines then dial
+// their own loopback. A UDP connect sends nothing; it only picks the route.
+std::string local_address_towards(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res) return "";
+  std::string out;
+  for (addrinfo* a = res; a && out.empty(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, SOCK_DGRAM, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 && getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      char buf[INET6_ADDRSTRLEN] = {0};
+      const void* ip = local.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
+                                                  : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+      if (inet_ntop(local.ss_family, ip, buf, sizeof buf)) out = buf;
+    }
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return out;
+}
+}  // namespace
 
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
@@ -130,10 +164,12 @@ ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o), impl_(std::make
   }
   try {
     auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
+    // Which local address the ranks' Gloo pairs use: GLOO_SOCKET_IFNAME's interface when set
+    // (as in PyTorch), else the one on the route to MASTER_ADDR.
     const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    const std::string local = ifname && *ifname ? "" : local_address_towards(o.master_addr, o.master_port);
     if (ifname && *ifname) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else if (o.master_addr == "127.0.0.1" || o.master_addr == "localhost")
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else if (!local.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(local));
     else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     opts->threads = 2;
     impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, o.rank, o.world_size, opts);

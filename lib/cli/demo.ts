@@ -54,7 +54,7 @@ export function demoCommand(): Command {
     .option('--epochs <n>', `epochs per model (default ${DEMO.epochs})`, integer(1))
     .option('--quick', 'small data and models: a smoke run of well under a minute')
     .option('--device <device>', 'cpu, cuda or cuda:N', device)
-    .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
+    .option('--threads <n>', 'torch intra-op threads (default: OMP_NUM_THREADS, else the cores shared among this machine\'s workers)', integer(1))
     .action(async (f: DemoFlags) => {
       const startedAt = performance.now();
       const s = f.quick ? DEMO_QUICK : DEMO;

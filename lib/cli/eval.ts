@@ -46,7 +46,7 @@ export function evalCommand(): Command {
     .option('--model <name...>', 'only these models of a run folder', collectList)
     .option('--report <dir>', 'report folder (default: reports/eval-<time>)')
     .option('--no-report', 'write no report')
-    .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
+    .option('--threads <n>', 'torch intra-op threads (default: OMP_NUM_THREADS, else the cores shared among this machine\'s workers)', integer(1))
     .option('--no-verify', "skip the check of the dataset's files against their checksums in dataset.json")
     .action(async (f: EvalFlags) => {
       const startedAt = performance.now();

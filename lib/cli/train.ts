@@ -163,7 +163,7 @@ export function trainCommand(): Command {
     .option('--progress-every <n>', 'steps between progress reports (default: about 50 per model, at most 10 steps apart)', integer(1))
     .option('--report <dir>', 'report folder (default: reports/train-<time>)')
     .option('--no-report', 'write no report')
-    .option('--threads <n>', 'torch intra-op threads (default: all cores)', integer(1))
+    .option('--threads <n>', 'torch intra-op threads (default: OMP_NUM_THREADS, else the cores shared among this machine\'s workers)', integer(1))
     .option('--no-verify', "skip the check of the dataset's files against their checksums in dataset.json")
     .option('--replicate', 'data-parallel: every rank holds all ID-table and bank rows (default: sharded across the ranks)')
     .option('--no-global-negatives', "data-parallel: SQDC contrasts each rank's own batch (default: the whole job's)"), 'train')

@@ -3,7 +3,9 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 namespace lemur {
@@ -43,14 +45,34 @@ int hardware_cores() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+namespace {
+int positive_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);  // OMP_NUM_THREADS may be a list ("4,2"): its first
+  return end != v && n > 0 && n < 1 << 16 ? static_cast<int>(n) : 0;
+}
+}  // namespace
+
+int default_intra_op_threads() {
+  // As PyTorch does: OMP_NUM_THREADS when set (torchrun sets 1 for several workers a node);
+  // else the cores shared among the job's workers on this machine (LOCAL_WORLD_SIZE, set by
+  // torchrun and lemur's launcher): N workers with every core each oversubscribe N times.
+  if (const int n = positive_env("OMP_NUM_THREADS")) return n;
+  const int cores = hardware_cores();
+  if (const int local = positive_env("LOCAL_WORLD_SIZE")) return std::max(1, cores / local);
+  return cores;
+}
+
 ThreadSettings thread_settings() {
-  if (g_intra.load() == 0) set_thread_settings(hardware_cores(), 0);
+  if (g_intra.load() == 0) set_thread_settings(default_intra_op_threads(), 0);
   return {g_intra.load(), g_blas.load()};
 }
 
 void set_thread_settings(int intra_op, int blas_threads) {
   if (intra_op > 0) g_intra.store(intra_op);
-  if (g_intra.load() == 0) g_intra.store(hardware_cores());
+  if (g_intra.load() == 0) g_intra.store(default_intra_op_threads());
   // BLAS follows intra-op unless given: setThreads({ intraOp: 1 }) must not leave the BLAS
   // pool at the cores' count it got at start-up (the two pools would oversubscribe).
   if (blas_threads > 0) g_blas.store(blas_threads);
@@ -63,7 +85,7 @@ void set_thread_settings(int intra_op, int blas_threads) {
 void apply_thread_settings(uint64_t& applied) {
   uint64_t gen = g_generation.load();
   if (applied == gen) return;
-  if (g_intra.load() == 0) set_thread_settings(hardware_cores(), 0);
+  if (g_intra.load() == 0) set_thread_settings(default_intra_op_threads(), 0);
   at::set_num_threads(g_intra.load());
   if (blas().set) blas().set(g_blas.load());
   applied = gen;

@@ -12,9 +12,12 @@ struct ThreadSettings {
 };
 
 int hardware_cores();
+// OMP_NUM_THREADS when set, else the cores / LOCAL_WORLD_SIZE (the job's workers on this
+// machine), else the cores.
+int default_intra_op_threads();
 ThreadSettings thread_settings();
-// 0 for either keeps its current value. Defaults at load: intra_op = cores, and BLAS
-// threads equal to it, so torch and BLAS never stack their pools on top of each other.
+// 0 for either keeps its current value. Defaults at load: intra_op = default_intra_op_threads(),
+// and BLAS threads equal to it, so torch and BLAS never stack their pools on top of each other.
 void set_thread_settings(int intra_op, int blas);
 // Applies the current settings to the calling thread if they changed since it last did.
 void apply_thread_settings(uint64_t& applied_generation);

@@ -1,5 +1,6 @@
 // Loading the addon: info() reports the build, and a binary whose LibTorch is gone or changed
 // is refused with the rebuild command (never a bare "undefined symbol").
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,24 @@ describe('the native addon', () => {
     } finally {
       setThreads({ intraOp: before.intraOp, blas: before.blas });
     }
+  });
+
+  it("default threads: OMP_NUM_THREADS, else the cores shared among this machine's workers (LOCAL_WORLD_SIZE)", () => {
+    const threads = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { info } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)}; console.log(JSON.stringify(info().threads))`], {
+        encoding: 'utf8',
+        env: { ...process.env, OMP_NUM_THREADS: '', LOCAL_WORLD_SIZE: '', ...env },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { cores: number; intraOp: number; blas: number };
+    };
+    const alone = threads({});
+    expect(alone.intraOp).toBe(alone.cores);
+    expect(threads({ OMP_NUM_THREADS: '1' })).toMatchObject({ intraOp: 1, blas: 1 });
+    expect(threads({ OMP_NUM_THREADS: '3,1' })).toMatchObject({ intraOp: 3, blas: 3 });  // OpenMP's nested list: the first level
+    expect(threads({ LOCAL_WORLD_SIZE: String(alone.cores) })).toMatchObject({ intraOp: 1, blas: 1 });
+    expect(threads({ LOCAL_WORLD_SIZE: String(4 * alone.cores) }).intraOp).toBe(1);
+    expect(threads({ OMP_NUM_THREADS: '2', LOCAL_WORLD_SIZE: String(alone.cores) }).intraOp).toBe(2);
   });
 
   it('accepts the build record of this build', () => {

@@ -49,8 +49,18 @@ export function device(value: string): string {
 }
 
 /** Lines for people go to stderr (progress, notes); results (tables, paths) go to stdout. */
-export const say = (line = ''): void => void process.stderr.write(line + '\n');
-export const print = (line = ''): void => void process.stdout.write(line + '\n');
+let quiet = false;
+/**
+ * Silences say/print and progress: the ranks other than 0 of a data-parallel job, so a
+ * launcher that shows every worker's output (torchrun) shows the job's once. Errors still
+ * reach stderr (they do not go through say).
+ */
+export function setQuiet(q: boolean): void {
+  quiet = q;
+}
+export const isQuiet = (): boolean => quiet;
+export const say = (line = ''): void => void (quiet || process.stderr.write(line + '\n'));
+export const print = (line = ''): void => void (quiet || process.stdout.write(line + '\n'));
 export const warn = (line: string): void => void process.stderr.write(`lemur: warning: ${line}\n`);
 
 /** 83.2 -> "1m 23s"; 4.2 -> "4.2s". */

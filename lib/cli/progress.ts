@@ -6,7 +6,7 @@
 import cliProgress from 'cli-progress';
 
 import type { Evaluation, Progress } from '../model.js';
-import { count, duration, metric } from './common.js';
+import { count, duration, isQuiet, metric } from './common.js';
 
 export interface ProgressView {
   /** A model starts: `total` is the global step it trains to, `start` the step it starts at. */
@@ -139,5 +139,6 @@ export class BarView implements ProgressView {
 
 /** The bar on an interactive stderr, plain lines otherwise (and whenever CI is set). */
 export function progressView(): ProgressView {
+  if (isQuiet()) return new LineView(() => {});
   return process.stderr.isTTY && !process.env.CI && process.env.TERM !== 'dumb' ? new BarView() : new LineView();
 }

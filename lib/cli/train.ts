@@ -9,7 +9,7 @@ import { LemurError } from '../errors.js';
 import { setThreads } from '../info.js';
 import { writeReport, buildReport } from '../report/write.js';
 import type { ComparisonReport, ModelReport } from '../report/types.js';
-import { collect, collectList, device, integer, Interrupted, print, timestamp, UsageError } from './common.js';
+import { collect, collectList, device, integer, Interrupted, print, setQuiet, timestamp, UsageError } from './common.js';
 import { onInterrupt } from './interrupt.js';
 import { buildComparison, comparisonTable } from './comparison.js';
 import { modelSpecs, withSeeds, type ModelSpec } from './models.js';
@@ -180,7 +180,10 @@ export function trainCommand(): Command {
       // rank 0 alone writes the run folder and the report; the others train in lockstep
       const rank = distributedFromEnv()?.rank ?? 0;
       const leader = rank === 0;
-      if (!leader) f.report = false;
+      if (!leader) {
+        f.report = false;
+        setQuiet(true);  // one job's output, whichever launcher shows every worker's
+      }
       if (f.threads) setThreads({ intraOp: f.threads });
       let specs: ModelSpec[];
       let data = f.data;

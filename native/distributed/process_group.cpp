@@ -76,7 +76,10 @@ std::string local_address_towards(const std::string& host, int port) {
 }  // namespace
 
 struct ProcessGroup::Impl {
-  c10::intrusive_ptr<c10d::TCPStore> store;
+  // The rendezvous store: rank 0's TCPStore, or under torchrun the agent's (prefixed by the
+  // restart attempt, as PyTorch's env:// rendezvous does).
+  c10::intrusive_ptr<c10d::Store> store;
+  bool agent_store = false;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   // A second group for the gradient buckets sent during backward: collectives pair up by
   // order within a group, and the buckets' order must not interleave with the backward's
@@ -148,19 +151,31 @@ ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o), impl_(std::make
   if (o.master_port < 1 || o.master_port > 65535)
     throw UserError("distributed: masterPort must be in [1, 65535], got " + std::to_string(o.master_port));
   const std::string where = o.master_addr + ":" + std::to_string(o.master_port);
+  // torchrun's agent already hosts a store at MASTER_PORT and tells its workers so: every
+  // rank is then a client of it (TORCHELASTIC_USE_AGENT_STORE, as torch.distributed reads it).
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  impl_->agent_store = agent && std::string(agent) == "True";
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(o.master_port);
-    so.isServer = o.rank == 0;
+    so.isServer = o.rank == 0 && !impl_->agent_store;
     so.numWorkers = static_cast<size_t>(o.world_size);
-    so.waitWorkers = true;
+    so.waitWorkers = !impl_->agent_store;
     so.timeout = o.timeout;
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+    if (impl_->agent_store) {
+      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      impl_->store = c10::make_intrusive<c10d::PrefixStore>(std::string("/worker/attempt_") + (attempt && *attempt ? attempt : "0"), tcp);
+    } else {
+      impl_->store = tcp;
+    }
   } catch (const std::exception& e) {
     throw UserError("distributed: rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) +
                     " could not meet the others at " + where + " within " + ms(o.timeout) + ": " +
                     describe_exception(e) +
-                    (o.rank == 0 ? " (is the port free?)" : " (is rank 0 running, and MASTER_ADDR/MASTER_PORT the same on every rank?)"));
+                    (impl_->agent_store ? " (the store of torchrun's agent)"
+                     : o.rank == 0 ? " (is the port free? under torchrun, its agent hosts the store: TORCHELASTIC_USE_AGENT_STORE=True tells lemur so)"
+                                   : " (is rank 0 running, and MASTER_ADDR/MASTER_PORT the same on every rank?)"));
   }
   try {
     auto opts = c10d::ProcessGroupGloo::Options::create(o.timeout);
@@ -259,7 +274,8 @@ void ProcessGroup::fail(const std::string& collective, const std::exception& e) 
     }
     if (who.empty()) who = " every rank reached this step, so one of them failed inside it;";
   } catch (...) {
-    who = options_.rank == 0 ? " the store is gone;" : " rank 0 (which hosts the store) is unreachable: it exited or hung;";
+    who = impl_->agent_store ? " the store of torchrun's agent is unreachable;"
+          : options_.rank == 0 ? " the store is gone;" : " rank 0 (which hosts the store) is unreachable: it exited or hung;";
   }
   throw UserError("distributed: " + collective + " failed on rank " + std::to_string(options_.rank) + " of " +
                   std::to_string(options_.world_size) + " in step " + std::to_string(step_) + ":" + who + " " +

@@ -9,7 +9,7 @@ import { LemurError } from '../errors.js';
 import { setThreads } from '../info.js';
 import { writeReport, buildReport } from '../report/write.js';
 import type { ComparisonReport, ModelReport } from '../report/types.js';
-import { collect, collectList, device, integer, Interrupted, print, setQuiet, timestamp, UsageError } from './common.js';
+import { collect, collectList, device, integer, Interrupted, print, say, setQuiet, timestamp, UsageError } from './common.js';
 import { onInterrupt } from './interrupt.js';
 import { buildComparison, comparisonTable } from './comparison.js';
 import { modelSpecs, withSeeds, type ModelSpec } from './models.js';
@@ -124,6 +124,7 @@ interface TrainFlags extends LaunchFlags {
   batchSize?: number;
   checkpoint?: string;
   resume?: boolean;
+  autoResume?: boolean;
   overwrite?: boolean;
   evalEvery?: number;
   evalSplit: string;
@@ -157,6 +158,7 @@ export function trainCommand(): Command {
     .option('--checkpoint <dir>', 'save checkpoints here (a sub-folder per model) at the end and on Ctrl-C')
     .option('--resume', 'continue the run saved in --checkpoint')
     .option('--overwrite', 'replace a run already in --checkpoint')
+    .option('--auto-resume', 'continue the run in --checkpoint when it has a checkpoint, else start it: one command for the first start and every restart (torchrun --max-restarts, Kubernetes)')
     .option('--keep <n>', 'checkpoints kept per model (default 2)', integer(1))
     .option('--eval-every <n>', 'evaluate on --eval-split every N steps (0: only at the end; default: about 4 times per model, only at the end with early stopping)', integer(0))
     .option('--eval-split <name>', 'split to evaluate on', 'test')
@@ -191,6 +193,32 @@ export function trainCommand(): Command {
       let steps = f.steps;
       let evalEvery = f.evalEvery;
       const ckdir = f.checkpoint ? resolve(f.checkpoint) : undefined;
+      // The models a new run of these flags trains.
+      const newSpecs = (): ModelSpec[] => {
+        const sets = [...(f.set ?? [])];
+        if (f.earlyStopping === false) sets.unshift('train.earlyStopping.enabled=false');
+        if (f.patience !== undefined) sets.unshift(`train.earlyStopping.patience=${f.patience}`);
+        if (f.selectOn !== undefined) sets.unshift(`train.earlyStopping.metric=${f.selectOn}`);
+        return withSeeds(modelSpecs({ presets: f.preset, configFile: f.config, sets, device: f.device, batchSize: f.batchSize, epochs: f.epochs }), f.seeds ?? 1);
+      };
+      if (f.autoResume) {
+        // For launchers that restart a failed job with the same command (torchrun
+        // --max-restarts, a Kubernetes Job): resume when the run has a checkpoint, else start.
+        // Every rank decides before the ranks meet, and none can write a checkpoint before
+        // all have met, so they all decide alike.
+        if (!ckdir) throw new UsageError('--auto-resume needs --checkpoint <dir>: where the run is kept');
+        if (f.resume || f.overwrite) throw new UsageError('--auto-resume decides by itself whether to resume: drop --resume / --overwrite');
+        const plan = readPlan(ckdir);
+        if (plan && plan.models.some((m) => isCheckpoint(join(ckdir, m.name)))) {
+          if (JSON.stringify(newSpecs()) !== JSON.stringify(plan.models) || (data !== undefined && resolve(data) !== resolve(plan.data)))
+            throw new LemurError(`--auto-resume: ${ckdir} holds a run of another configuration or dataset than this command's: continue it with --resume, or start over with --overwrite`);
+          say(`continuing the run in ${ckdir} (--auto-resume)`);
+          f.resume = true;
+          for (const k of ['config', 'set', 'device', 'batchSize', 'seeds', 'patience', 'selectOn', 'earlyStopping'] as const) delete f[k];
+        } else if (plan) {
+          f.overwrite = true;  // it never saved a checkpoint: start it again
+        }
+      }
       if (f.resume) {
         if (!ckdir) throw new UsageError('--resume needs --checkpoint <dir>: the run to continue');
         const flags = { config: '--config', set: '--set', device: '--device', batchSize: '--batch-size', seeds: '--seeds', patience: '--patience', selectOn: '--select-on' } as const;
@@ -219,11 +247,7 @@ export function trainCommand(): Command {
         if (leader) writePlan(ckdir, { ...plan, epochs, steps, evalEvery });
       } else {
         if (!data) throw new UsageError("required option '--data <dir>' not specified");
-        const sets = [...(f.set ?? [])];
-        if (f.earlyStopping === false) sets.unshift('train.earlyStopping.enabled=false');
-        if (f.patience !== undefined) sets.unshift(`train.earlyStopping.patience=${f.patience}`);
-        if (f.selectOn !== undefined) sets.unshift(`train.earlyStopping.metric=${f.selectOn}`);
-        specs = withSeeds(modelSpecs({ presets: f.preset, configFile: f.config, sets, device: f.device, batchSize: f.batchSize, epochs: f.epochs }), f.seeds ?? 1);
+        specs = newSpecs();
         if (ckdir && leader) {
           const existing = readPlan(ckdir);
           const taken = existing !== undefined || specs.some((s) => isCheckpoint(join(ckdir, s.name)));

@@ -155,6 +155,27 @@ describe('lemur CLI', () => {
     }
   });
 
+  it('--auto-resume: one command starts the run, then continues it after a restart; another configuration is refused', async () => {
+    const ck = join(tmp.dir, 'auto');
+    const cmd = (steps: number, ...extra: string[]) =>
+      runCli(['train', '--data', data, '--preset', 'dlrm-mlp', '--batch-size', '128', '--no-early-stopping', '--no-report', '--checkpoint', ck, '--auto-resume', '--steps', String(steps), ...extra]);
+    const first = await cmd(4);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).not.toMatch(/continuing the run/);
+    expect(existsSync(join(ck, 'dlrm-mlp', 'step-000000004'))).toBe(true);
+    const again = await cmd(7);  // the same command (a launcher's restart), a later step budget
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/continuing the run in .*auto \(--auto-resume\)/);
+    expect(again.stderr).toMatch(/resuming dlrm-mlp at step 4/);
+    expect(existsSync(join(ck, 'dlrm-mlp', 'step-000000007'))).toBe(true);
+    const other = await cmd(9, '--set', 'embeddingDim=8');
+    expect(other.code).toBe(1);
+    expectOneLineError(other.stderr, /--auto-resume: .* holds a run of another configuration or dataset than this command's/);
+    expect(existsSync(join(ck, 'dlrm-mlp', 'step-000000007'))).toBe(true);  // untouched
+    const both = await cmd(9, '--resume');
+    expect(both.code).toBe(2);
+  });
+
   it('--seeds: every model over several seeds with early stopping on valid, then mean ± std and paired intervals', async () => {
     const out = join(tmp.dir, 'seeds-report');
     const r = await runCli([

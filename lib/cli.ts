@@ -74,7 +74,8 @@ export function reportError(e: unknown): number {
   const error = e instanceof Error ? e : new Error(String(e));
   err(`lemur: ${error.message}`);
   if (debug) err(error.stack ?? '');
-  else if (!(e instanceof LemurError)) err('lemur: (an unexpected error: LEMUR_DEBUG=1 prints the stack trace)');
+  // (a native error with code LEMUR_USER_ERROR is written for the user, like a LemurError)
+  else if (!(e instanceof LemurError) && (e as { code?: unknown }).code !== 'LEMUR_USER_ERROR') err('lemur: (an unexpected error: LEMUR_DEBUG=1 prints the stack trace)');
   return 1;
 }
 

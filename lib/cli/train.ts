@@ -33,6 +33,7 @@ export interface RunOptions {
   evalSplit: string;
   progressEvery?: number;
   keep?: number;
+  checkpointEvery?: number;
   /** Report folder; undefined: none. */
   reportDir?: string;
   startedAt: number;
@@ -80,6 +81,7 @@ export async function runTraining(o: RunOptions): Promise<RunResult> {
           evalSplit: o.evalSplit,
           progressEvery: o.progressEvery,
           keep: o.keep,
+          checkpointEvery: o.checkpointEvery,
           signal: interrupt.signal,
           view,
         });
@@ -130,6 +132,7 @@ interface TrainFlags extends LaunchFlags {
   evalSplit: string;
   progressEvery?: number;
   keep?: number;
+  checkpointEvery?: number;
   report?: string | false;
   threads?: number;
   seeds?: number;
@@ -155,11 +158,12 @@ export function trainCommand(): Command {
     .option('--select-on <metric>', 'validation metric early stopping follows: qauc, qaucWeighted, uauc, auc or logLoss (train.earlyStopping.metric)')
     .option('--steps <n>', 'stop at this global step (a resumed model counts its earlier steps)', integer(0))
     .option('--batch-size <n>', 'training batch size (train.batchSize)', integer(1))
-    .option('--checkpoint <dir>', 'save checkpoints here (a sub-folder per model) at the end and on Ctrl-C')
+    .option('--checkpoint <dir>', 'save checkpoints here (a sub-folder per model) at the end, on Ctrl-C and every --checkpoint-every steps')
     .option('--resume', 'continue the run saved in --checkpoint')
     .option('--overwrite', 'replace a run already in --checkpoint')
     .option('--auto-resume', 'continue the run in --checkpoint when it has a checkpoint, else start it: one command for the first start and every restart (torchrun --max-restarts, Kubernetes)')
     .option('--keep <n>', 'checkpoints kept per model (default 2)', integer(1))
+    .option('--checkpoint-every <n>', 'also save a checkpoint every n steps (a crash then loses at most n steps; default: at the end and on Ctrl-C)', integer(1))
     .option('--eval-every <n>', 'evaluate on --eval-split every N steps (0: only at the end; default: about 4 times per model, only at the end with early stopping)', integer(0))
     .option('--eval-split <name>', 'split to evaluate on', 'test')
     .option('--progress-every <n>', 'steps between progress reports (default: about 50 per model, at most 10 steps apart)', integer(1))
@@ -289,6 +293,7 @@ export function trainCommand(): Command {
         evalSplit: f.evalSplit,
         progressEvery: f.progressEvery,
         keep: f.keep,
+        checkpointEvery: f.checkpointEvery,
         reportDir,
         startedAt,
         resumeHint: ckdir ? `lemur train --resume --checkpoint ${f.checkpoint}` : undefined,

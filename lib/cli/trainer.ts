@@ -34,6 +34,8 @@ export interface TrainJob {
   evalSplit: string;
   progressEvery?: number;
   keep?: number;
+  /** Also checkpoint every N steps (fit's checkpoint.every). */
+  checkpointEvery?: number;
   signal: AbortSignal;
   view: ProgressView;
   /** With --seeds: the model this run is one seed of, and its seed. */
@@ -141,7 +143,7 @@ export async function trainModel(job: TrainJob): Promise<ModelReport> {
         job.view.progress(p, total);
       },
       ...(evalEvery > 0 ? { evaluate: { split: job.evalSplit, every: evalEvery } } : {}),
-      ...(job.checkpointDir ? { checkpoint: { dir: job.checkpointDir, keep: job.keep ?? 2 } } : {}),
+      ...(job.checkpointDir ? { checkpoint: { dir: job.checkpointDir, keep: job.keep ?? 2, ...(job.checkpointEvery ? { every: job.checkpointEvery } : {}) } } : {}),
     });
   } catch (e) {
     job.view.end();

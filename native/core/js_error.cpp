@@ -19,6 +19,22 @@ std::string describe_exception(const std::exception& e) {
   return e.what();
 }
 
+bool current_exception_is_user_error() {
+  try {
+    throw;
+  } catch (const UserError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+Napi::Error js_error(Napi::Env env, const std::string& message, bool user_error) {
+  Napi::Error e = Napi::Error::New(env, message);
+  if (user_error) e.Set("code", Napi::String::New(env, "LEMUR_USER_ERROR"));
+  return e;
+}
+
 std::string describe_current_exception() {
   try {
     throw;

@@ -17,6 +17,13 @@ struct UserError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Whether the exception in flight is a UserError (call inside a catch block).
+bool current_exception_is_user_error();
+
+// The JS Error for a native failure. A UserError's carries code 'LEMUR_USER_ERROR': its
+// message is complete (the CLI prints it alone, without the "unexpected error" hint).
+Napi::Error js_error(Napi::Env env, const std::string& message, bool user_error);
+
 template <typename Body>
 auto js_call(Napi::Env env, Body&& body) -> decltype(body()) {
   try {
@@ -24,7 +31,7 @@ auto js_call(Napi::Env env, Body&& body) -> decltype(body()) {
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
-    throw Napi::Error::New(env, describe_current_exception());
+    throw js_error(env, describe_current_exception(), current_exception_is_user_error());
   }
 }
 

@@ -14,6 +14,7 @@ struct SerialExecutor::Task {
   Napi::Promise::Deferred deferred;
   Napi::ObjectReference owner;
   bool failed = false;
+  bool user_error = false;
   std::string error;
 };
 
@@ -83,6 +84,7 @@ void SerialExecutor::loop() {
       task->work();
     } catch (...) {
       task->failed = true;
+      task->user_error = current_exception_is_user_error();
       task->error = describe_current_exception();
     }
     // Inputs captured by the work die here, on this thread: borrowed JS buffers are then
@@ -114,7 +116,7 @@ void SerialExecutor::settle(Napi::Env env, Task* task) {
   Napi::HandleScope scope(env);
   if (--pending_ == 0) tsfn_.Unref(env);
   if (task->failed) {
-    task->deferred.Reject(Napi::Error::New(env, task->error).Value());
+    task->deferred.Reject(js_error(env, task->error, task->user_error).Value());
     return;
   }
   try {
@@ -122,7 +124,7 @@ void SerialExecutor::settle(Napi::Env env, Task* task) {
   } catch (const Napi::Error& e) {
     task->deferred.Reject(e.Value());
   } catch (...) {
-    task->deferred.Reject(Napi::Error::New(env, describe_current_exception()).Value());
+    task->deferred.Reject(js_error(env, describe_current_exception(), current_exception_is_user_error()).Value());
   }
 }
 

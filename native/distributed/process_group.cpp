@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "core/js_error.h"
@@ -12,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +75,22 @@ std::string local_address_towards(const std::string& host, int port) {
   }
   freeaddrinfo(res);
   return out;
+}
+// Whether a process of this machine still runs: not gone, and not a zombie its parent (a
+// launcher: torchrun reaps every few seconds) has yet to collect.
+bool process_alive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t close = line.rfind(')');
+  return !(close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z');
+}
+
+std::string this_host() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
 }
 }  // namespace
 
@@ -220,6 +239,15 @@ ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o), impl_(std::make
   } else if (o.backend != "gloo") {
     throw UserError("distributed: backend must be 'gloo' or 'nccl', got '" + o.backend + "'");
   }
+  if (!alone()) {
+    // Where this rank runs, for fail(): a rank on this machine whose process is gone is named.
+    try {
+      const std::string v = this_host() + "\n" + std::to_string(getpid());
+      impl_->store->set("lemur/proc/" + std::to_string(o.rank), std::vector<uint8_t>(v.begin(), v.end()));
+    } catch (const std::exception& e) {
+      fail("store", e);
+    }
+  }
   set_step(0);
 }
 
@@ -230,9 +258,7 @@ void ProcessGroup::check_devices() {
     throw UserError("distributed: backend 'nccl' moves CUDA tensors, but rank " + std::to_string(options_.rank) +
                     "'s model is on the CPU: use backend 'gloo' (or device 'cuda')");
   if (alone()) return;
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  const int64_t h = static_cast<int64_t>(std::hash<std::string>{}(host) & 0x7FFFFFFFFFFFFFFFLL);
+  const int64_t h = static_cast<int64_t>(std::hash<std::string>{}(this_host()) & 0x7FFFFFFFFFFFFFFFLL);
   std::vector<int64_t> all = allgather_values({h, options_.device_index}, "start-up");
   for (int r = 0; r < options_.world_size; ++r)
     for (int q = 0; q < r; ++q)
@@ -261,6 +287,18 @@ void ProcessGroup::fail(const std::string& collective, const std::exception& e) 
   // rank whose step lags behind this one's is the one that never reached the collective.
   std::string who;
   try {
+    // A rank on this machine whose process has exited is the answer (a collective it was in
+    // fails on the others as "connection reset": every rank had reached the step).
+    for (int r = 0; r < options_.world_size; ++r) {
+      const std::string key = "lemur/proc/" + std::to_string(r);
+      if (r == options_.rank || !impl_->store->check({key})) continue;
+      auto v = impl_->store->get(key);
+      const std::string s(v.begin(), v.end());
+      const size_t nl = s.find('\n');
+      if (nl == std::string::npos || s.substr(0, nl) != this_host()) continue;
+      const pid_t pid = static_cast<pid_t>(std::stol(s.substr(nl + 1)));
+      if (!process_alive(pid)) who += " rank " + std::to_string(r) + " (pid " + std::to_string(pid) + " on this machine) has exited;";
+    }
     for (int r = 0; r < options_.world_size; ++r) {
       if (r == options_.rank) continue;
       const std::string key = "lemur/step/" + std::to_string(r);

@@ -2,11 +2,14 @@
 // 1 and 3 ranks over Gloo on 127.0.0.1 (ragged and empty parts included), the backend
 // choices refused with messages that say why, and, where a GPU is visible, NCCL on it.
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { checkCollectives, info, type CollectivesReport } from '../../dist/index.js';
+import { checkCollectives, generateDataset, info, Lemur, openDataset, type CollectivesReport } from '../../dist/index.js';
 
 const hasGloo = info().build.distributed !== 'none';
 const hasNccl = info().build.distributed === 'gloo+nccl';
@@ -97,6 +100,19 @@ describe.skipIf(!hasGloo)('checkCollectives', () => {
       const bad = spawnSync(process.execPath, [cli, 'check-distributed', '--backend', 'nccl'], { encoding: 'utf8', env: { ...process.env, WORLD_SIZE: '' } });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/^lemur: distributed: backend 'nccl' was asked for, but this build of lemur has no NCCL/);
+    }
+  });
+
+  it("a model joining with a backend it cannot run is refused before training, with code 'LEMUR_USER_ERROR'", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lemur-backend-'));
+    try {
+      await generateDataset(join(dir, 'data'), { numDocuments: 50, numUsers: 10, numSamples: 200, historyLength: 4, seed: 1 });
+      const data = openDataset(join(dir, 'data'));
+      const joined = Lemur.create(data, { preset: 'dlrm-mlp' }, { distributed: { rank: 0, worldSize: 1, masterPort: nextPort(), backend: 'nccl' } });
+      await expect(joined).rejects.toThrow(hasNccl ? /model is on the CPU/ : /has no NCCL/);
+      await expect(joined).rejects.toMatchObject({ code: 'LEMUR_USER_ERROR' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -23,6 +24,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 #ifdef LEMUR_WITH_NCCL
+#include <ATen/cuda/CUDAContext.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -87,7 +89,16 @@ bool process_alive(pid_t pid) {
   return !(close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z');
 }
 
+// Where this process's pids mean something: the kernel's boot and the pid namespace (two
+// containers on one machine share a hostname or a boot but not a pid namespace), else the
+// hostname.
 std::string this_host() {
+  std::string id;
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::getline(boot, id);
+  char ns[128] = {0};
+  const ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
+  if (!id.empty() && n > 0) return id + " " + std::string(ns, static_cast<size_t>(n));
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   return host;
@@ -258,15 +269,20 @@ void ProcessGroup::check_devices() {
     throw UserError("distributed: backend 'nccl' moves CUDA tensors, but rank " + std::to_string(options_.rank) +
                     "'s model is on the CPU: use backend 'gloo' (or device 'cuda')");
   if (alone()) return;
-  const int64_t h = static_cast<int64_t>(std::hash<std::string>{}(this_host()) & 0x7FFFFFFFFFFFFFFFLL);
-  std::vector<int64_t> all = allgather_values({h, options_.device_index}, "start-up");
+#ifdef LEMUR_WITH_NCCL
+  // The GPU's UUID, not its index: containers number the GPUs they see from 0.
+  int64_t uuid[2] = {0, 0};
+  std::memcpy(uuid, at::cuda::getDeviceProperties(options_.device_index)->uuid.bytes, sizeof uuid);
+  std::vector<int64_t> all = allgather_values({uuid[0], uuid[1], options_.device_index}, "start-up");
   for (int r = 0; r < options_.world_size; ++r)
     for (int q = 0; q < r; ++q)
-      if (all[2 * r] == all[2 * q] && all[2 * r + 1] == all[2 * q + 1])
-        throw UserError("distributed: ranks " + std::to_string(q) + " and " + std::to_string(r) + " are both on cuda:" +
-                        std::to_string(all[2 * r + 1]) + " of one machine, and NCCL needs one GPU per rank: start at most "
-                        "as many workers per machine as it has GPUs (LOCAL_RANK picks the device), or use backend 'gloo', "
-                        "which shares a GPU by staging through host memory");
+      if (all[3 * r] == all[3 * q] && all[3 * r + 1] == all[3 * q + 1])
+        throw UserError("distributed: ranks " + std::to_string(q) + " and " + std::to_string(r) + " are both on one GPU (cuda:" +
+                        std::to_string(all[3 * q + 2]) + " and cuda:" + std::to_string(all[3 * r + 2]) +
+                        " of their processes), and NCCL needs one GPU per rank: start at most as many workers per machine "
+                        "as it has GPUs (LOCAL_RANK picks the device), or use backend 'gloo', which shares a GPU by staging "
+                        "through host memory");
+#endif
 }
 
 ProcessGroup::~ProcessGroup() = default;

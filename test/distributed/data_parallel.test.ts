@@ -30,7 +30,8 @@ const LEMUR = {
   train: { batchSize: 64 },
   // LEMUR_TEST_DEVICE=cuda runs the job on the GPU (scripts/gpu-check.sh: two ranks share it
   // over Gloo, LEMUR_DIST_BACKEND=gloo; NCCL needs one GPU per rank)
-  ...(process.env.LEMUR_TEST_DEVICE ? { device: process.env.LEMUR_TEST_DEVICE } : {}),
+  // (in float32: bf16 autocast rounds too coarsely for the 1-process comparison)
+  ...(process.env.LEMUR_TEST_DEVICE ? { device: process.env.LEMUR_TEST_DEVICE, bf16: false } : {}),
 };
 
 interface Out {

@@ -2,21 +2,15 @@
 
 #include <ATen/ATen.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "core/js_error.h"
+#include "distributed/host.h"
 
 #ifdef LEMUR_WITH_GLOO
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -49,61 +43,6 @@ bool nccl_available() {
 #ifdef LEMUR_WITH_GLOO
 
 bool available() { return true; }
-
-namespace {
-// This machine's address on the route to `host` (the rendezvous): one the other ranks can
-// reach. Gloo's default resolves the machine's own hostname instead, which Debian and
-// container images map to 127.0.0.1 or 127.0.1.1: the peers on other machines then dial
-// their own loopback. A UDP connect sends nothing; it only picks the route.
-std::string local_address_towards(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res) return "";
-  std::string out;
-  for (addrinfo* a = res; a && out.empty(); a = a->ai_next) {
-    const int fd = socket(a->ai_family, SOCK_DGRAM, 0);
-    if (fd < 0) continue;
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 && getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
-      char buf[INET6_ADDRSTRLEN] = {0};
-      const void* ip = local.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
-                                                  : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
-      if (inet_ntop(local.ss_family, ip, buf, sizeof buf)) out = buf;
-    }
-    close(fd);
-  }
-  freeaddrinfo(res);
-  return out;
-}
-// Whether a process of this machine still runs: not gone, and not a zombie its parent (a
-// launcher: torchrun reaps every few seconds) has yet to collect.
-bool process_alive(pid_t pid) {
-  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const size_t close = line.rfind(')');
-  return !(close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z');
-}
-
-// Where this process's pids mean something: the kernel's boot and the pid namespace (two
-// containers on one machine share a hostname or a boot but not a pid namespace), else the
-// hostname.
-std::string this_host() {
-  std::string id;
-  std::ifstream boot("/proc/sys/kernel/random/boot_id");
-  std::getline(boot, id);
-  char ns[128] = {0};
-  const ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
-  if (!id.empty() && n > 0) return id + " " + std::string(ns, static_cast<size_t>(n));
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return host;
-}
-}  // namespace
 
 struct ProcessGroup::Impl {
   // The rendezvous store: rank 0's TCPStore, or under torchrun the agent's (prefixed by the
@@ -253,7 +192,7 @@ ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o), impl_(std::make
   if (!alone()) {
     // Where this rank runs, for fail(): a rank on this machine whose process is gone is named.
     try {
-      const std::string v = this_host() + "\n" + std::to_string(getpid());
+      const std::string v = process_space() + "\n" + std::to_string(getpid());
       impl_->store->set("lemur/proc/" + std::to_string(o.rank), std::vector<uint8_t>(v.begin(), v.end()));
     } catch (const std::exception& e) {
       fail("store", e);
@@ -311,7 +250,7 @@ void ProcessGroup::fail(const std::string& collective, const std::exception& e) 
       auto v = impl_->store->get(key);
       const std::string s(v.begin(), v.end());
       const size_t nl = s.find('\n');
-      if (nl == std::string::npos || s.substr(0, nl) != this_host()) continue;
+      if (nl == std::string::npos || s.substr(0, nl) != process_space()) continue;
       const pid_t pid = static_cast<pid_t>(std::stol(s.substr(nl + 1)));
       if (!process_alive(pid)) who += " rank " + std::to_string(r) + " (pid " + std::to_string(pid) + " on this machine) has exited;";
     }

@@ -1,8 +1,8 @@
 /**
  * Data-parallel training settings: which rank this process is, how many there are, where
- * rank 0 hosts the rendezvous. The same variables torchrun, Slurm (through a wrapper) and a
- * Kubernetes PyTorchJob set (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), so
- * those launchers start Node workers unchanged; `lemur train --nproc N` sets them itself.
+ * rank 0 hosts the rendezvous. The same variables torchrun and a Kubernetes PyTorchJob set
+ * (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), or Slurm's under srun, so those
+ * launchers start Node workers unchanged; `lemur train --nproc N` sets them itself.
  */
 import { createHash } from 'node:crypto';
 
@@ -103,6 +103,7 @@ export function resolveDistributed(o: DistributedOptions): ResolvedDistributed {
  * is unset (a single-process run). A variable that is set but malformed is an error naming it.
  */
 export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): ResolvedDistributed | undefined {
+  if (env.WORLD_SIZE === undefined || env.WORLD_SIZE === '') env = slurmEnv(env) ?? env;
   if (env.WORLD_SIZE === undefined || env.WORLD_SIZE === '') return undefined;
   const num = (name: string, fallback?: number): number | undefined => {
     const v = env[name];
@@ -125,6 +126,47 @@ export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
     ...(env.LEMUR_DIST_OVERLAP ? { overlap: !['0', 'false'].includes(env.LEMUR_DIST_OVERLAP) } : {}),
     ...(env.LEMUR_DIST_BACKEND ? { backend: env.LEMUR_DIST_BACKEND as 'auto' | 'gloo' | 'nccl' } : {}),
   });
+}
+
+/**
+ * The first host of a Slurm host list: "node[03-05,09],gpu1" gives "node03" (zero padding
+ * kept), "gpu1,gpu2" gives "gpu1", "rack[2-3]-n[1-4]" gives "rack2-n1".
+ */
+export function firstSlurmHost(list: string): string {
+  let depth = 0;
+  let end = list.length;
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] === '[') depth++;
+    else if (list[i] === ']') depth--;
+    else if (list[i] === ',' && depth === 0) {
+      end = i;
+      break;
+    }
+  }
+  // each bracket: its first number ("[07-10,12]" -> "07")
+  return list.slice(0, end).trim().replace(/\[([^\]]*)\]/g, (_, r: string) => r.split(',')[0]!.split('-')[0]!);
+}
+
+/**
+ * torchrun's variables from Slurm's, for workers started by `srun` (one task a worker):
+ * RANK = SLURM_PROCID, WORLD_SIZE = the step's tasks, LOCAL_RANK = SLURM_LOCALID, MASTER_ADDR =
+ * the job step's first node unless set, MASTER_PORT unless set = 20000 + the job id modulo
+ * 20000 (jobs sharing a node do not collide). Only inside an srun step of more than one
+ * task (SLURM_STEP_ID set), so a single process in an allocation stays a single process.
+ */
+function slurmEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
+  const tasks = Number(env.SLURM_STEP_NUM_TASKS || env.SLURM_NTASKS);  // the step's tasks
+  if (env.SLURM_STEP_ID === undefined || env.SLURM_PROCID === undefined || !(tasks > 1)) return undefined;
+  const nodes = env.SLURM_STEP_NODELIST || env.SLURM_JOB_NODELIST || env.SLURM_NODELIST;
+  const job = Number(env.SLURM_JOB_ID ?? env.SLURM_JOBID);
+  return {
+    ...env,
+    RANK: env.SLURM_PROCID,
+    WORLD_SIZE: String(tasks),
+    ...(env.SLURM_LOCALID !== undefined ? { LOCAL_RANK: env.SLURM_LOCALID } : {}),
+    MASTER_ADDR: env.MASTER_ADDR || (nodes ? firstSlurmHost(nodes) : '127.0.0.1'),
+    MASTER_PORT: env.MASTER_PORT || String(Number.isInteger(job) ? 20000 + (job % 20000) : 29500),
+  };
 }
 
 /**

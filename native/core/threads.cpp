@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +42,11 @@ std::atomic<uint64_t> g_generation{1};
 }  // namespace
 
 int hardware_cores() {
+  // The cores this process may run on (taskset, a container's cpuset, Slurm's binding), not
+  // the machine's: hardware_concurrency() counts those.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }

@@ -2,6 +2,7 @@
 // refused with an error naming the variable or field and what was given.
 import { describe, expect, it } from 'vitest';
 
+import { firstSlurmHost } from '../../dist/distributed.js';
 import { distributedFromEnv, LemurError, resolveDistributed } from '../../dist/index.js';
 
 describe('distributed options', () => {
@@ -14,6 +15,24 @@ describe('distributed options', () => {
     expect(distributedFromEnv({ RANK: '0', WORLD_SIZE: '2', LEMUR_DIST_TABLES: 'replicated', LEMUR_DIST_GLOBAL_NEGATIVES: '0', LEMUR_DIST_OVERLAP: 'false', LEMUR_DIST_BACKEND: 'nccl' })).toMatchObject({
       masterAddr: '127.0.0.1', masterPort: 29500, tables: 'replicated', bank: 'sharded', globalNegatives: false, overlap: false, backend: 'nccl',
     });
+  });
+
+  it("reads Slurm's variables under srun (torchrun's win; a single process in an allocation stays single)", () => {
+    const step = { SLURM_STEP_ID: '0', SLURM_JOB_ID: '123456', SLURM_NTASKS: '8', SLURM_PROCID: '5', SLURM_LOCALID: '1', SLURM_STEP_NODELIST: 'gpu[07-10],login1' };
+    expect(distributedFromEnv(step)).toMatchObject({ rank: 5, worldSize: 8, localRank: 1, masterAddr: 'gpu07', masterPort: 20000 + (123456 % 20000) });
+    expect(distributedFromEnv({ ...step, MASTER_ADDR: '10.1.1.1', MASTER_PORT: '29400' })).toMatchObject({ masterAddr: '10.1.1.1', masterPort: 29400 });
+    expect(distributedFromEnv({ ...step, WORLD_SIZE: '2', RANK: '1' })).toMatchObject({ rank: 1, worldSize: 2 });
+    expect(distributedFromEnv({ SLURM_JOB_ID: '1', SLURM_NTASKS: '8', SLURM_PROCID: '0' })).toBeUndefined();  // sbatch's shell, no srun step
+    expect(distributedFromEnv({ ...step, SLURM_NTASKS: '1' })).toBeUndefined();
+  });
+
+  it.each([
+    ['node[03-05,09],gpu1', 'node03'],
+    ['gpu1,gpu2', 'gpu1'],
+    ['c1', 'c1'],
+    ['rack[2-3]-n[1-4]', 'rack2-n1'],
+  ])('firstSlurmHost(%s) = %s', (list, host) => {
+    expect(firstSlurmHost(list)).toBe(host);
   });
 
   it.each([

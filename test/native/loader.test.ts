@@ -56,6 +56,15 @@ describe('the native addon', () => {
     expect(threads({ OMP_NUM_THREADS: '2', LOCAL_WORLD_SIZE: String(alone.cores) }).intraOp).toBe(2);
   });
 
+  it.skipIf(spawnSync('taskset', ['-c', '0', 'true']).status !== 0)('cores: the ones this process may run on (taskset, cpusets, Slurm), not the machine\'s', () => {
+    const r = spawnSync('taskset', ['-c', '0', process.execPath, '--input-type=module', '-e', `import { info } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)}; console.log(JSON.stringify(info().threads))`], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '', LOCAL_WORLD_SIZE: '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ cores: 1, intraOp: 1, blas: 1 });
+  });
+
   it('accepts the build record of this build', () => {
     writeFileSync(join(dir, 'lemur-build.json'), JSON.stringify(record));
     expect(() => checkBuildRecord(join(dir, 'lemur.node'))).not.toThrow();

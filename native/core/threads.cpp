@@ -63,9 +63,13 @@ int positive_env(const char* name) {
 
 int default_intra_op_threads() {
   // As PyTorch does: OMP_NUM_THREADS when set (torchrun sets 1 for several workers a node);
-  // else the cores shared among the job's workers on this machine (LOCAL_WORLD_SIZE, set by
-  // torchrun and lemur's launcher): N workers with every core each oversubscribe N times.
+  // else Slurm's --cpus-per-task; else the cores shared among the job's workers on this
+  // machine (LOCAL_WORLD_SIZE, set by torchrun and lemur's launcher): N workers with every
+  // core each oversubscribe N times.
   if (const int n = positive_env("OMP_NUM_THREADS")) return n;
+  // a task of an srun step: the CPUs Slurm gave it (--cpus-per-task)
+  if (std::getenv("SLURM_STEP_ID"))
+    if (const int n = positive_env("SLURM_CPUS_PER_TASK")) return n;
   const int cores = hardware_cores();
   if (const int local = positive_env("LOCAL_WORLD_SIZE")) return std::max(1, cores / local);
   return cores;

@@ -12,8 +12,8 @@ struct ThreadSettings {
 };
 
 int hardware_cores();
-// OMP_NUM_THREADS when set, else the cores / LOCAL_WORLD_SIZE (the job's workers on this
-// machine), else the cores.
+// OMP_NUM_THREADS when set, else SLURM_CPUS_PER_TASK in an srun step, else the cores /
+// LOCAL_WORLD_SIZE (the job's workers on this machine), else the cores.
 int default_intra_op_threads();
 ThreadSettings thread_settings();
 // 0 for either keeps its current value. Defaults at load: intra_op = default_intra_op_threads(),

@@ -42,7 +42,7 @@ describe('the native addon', () => {
     const threads = (env: Record<string, string>) => {
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { info } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)}; console.log(JSON.stringify(info().threads))`], {
         encoding: 'utf8',
-        env: { ...process.env, OMP_NUM_THREADS: '', LOCAL_WORLD_SIZE: '', ...env },
+        env: { ...process.env, OMP_NUM_THREADS: '', LOCAL_WORLD_SIZE: '', SLURM_STEP_ID: undefined, SLURM_CPUS_PER_TASK: undefined, ...env },
       });
       expect(r.status, r.stderr).toBe(0);
       return JSON.parse(r.stdout) as { cores: number; intraOp: number; blas: number };
@@ -54,6 +54,8 @@ describe('the native addon', () => {
     expect(threads({ LOCAL_WORLD_SIZE: String(alone.cores) })).toMatchObject({ intraOp: 1, blas: 1 });
     expect(threads({ LOCAL_WORLD_SIZE: String(4 * alone.cores) }).intraOp).toBe(1);
     expect(threads({ OMP_NUM_THREADS: '2', LOCAL_WORLD_SIZE: String(alone.cores) }).intraOp).toBe(2);
+    expect(threads({ SLURM_STEP_ID: '0', SLURM_CPUS_PER_TASK: '3' }).intraOp).toBe(3);  // srun --cpus-per-task 3
+    expect(threads({ SLURM_CPUS_PER_TASK: '3' }).intraOp).toBe(alone.cores);  // outside a step: not a task's
   });
 
   it.skipIf(spawnSync('taskset', ['-c', '0', 'true']).status !== 0)('cores: the ones this process may run on (taskset, cpusets, Slurm), not the machine\'s', () => {

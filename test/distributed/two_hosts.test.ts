@@ -4,7 +4,7 @@
 // loopback to the other host; the ranks now bind Gloo to their address on the route to
 // MASTER_ADDR. Needs root and iproute2 (`ip netns`); skipped where a namespace cannot be made.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,11 @@ const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const ns = [`lemur-${process.pid}-a`, `lemur-${process.pid}-b`];
 const net = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
 const ip = (...a: string[]) => spawnSync('ip', a, { encoding: 'utf8' });
+
+// `ip netns add` mounts /run/netns onto itself the first time, and `ip netns del` leaves that
+// mount (in a chroot, a mount in the chroot's tree): undone at the end when it was not there.
+const netnsMounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === '/run/netns');
+const hadNetnsMount = netnsMounted();
 
 function makeHosts(): boolean {
   if (info().build.distributed === 'none' || process.getuid?.() !== 0) return false;
@@ -43,6 +48,7 @@ function makeHosts(): boolean {
 }
 function removeHosts() {
   for (const n of ns) ip('netns', 'del', n);
+  if (!hadNetnsMount && netnsMounted() && readdirSync('/run/netns').length === 0) spawnSync('umount', ['/run/netns']);
 }
 const hosts = makeHosts();
 

@@ -27,7 +27,6 @@ export function checkDistributedCommand(): Command {
       .option('--json', "print this rank's report as JSON"),
     'check',
   ).action(async (f: Flags) => {
-    if (f.distTimeout) process.env.LEMUR_DIST_TIMEOUT = String(f.distTimeout);
     const launched = await launchIfAsked(f);
     if (launched !== undefined) {
       process.exitCode = launched;

@@ -56,6 +56,8 @@ export async function launchIfAsked(f: LaunchFlags & { threads?: number }): Prom
     if (!['auto', 'gloo', 'nccl'].includes(f.backend)) throw new UsageError(`--backend must be auto, gloo or nccl, got '${f.backend}'`);
     process.env.LEMUR_DIST_BACKEND = f.backend;
   }
+  // (also for a worker another launcher started: torchrun ... lemur train --dist-timeout 60)
+  if (f.distTimeout !== undefined) process.env.LEMUR_DIST_TIMEOUT = String(f.distTimeout);
   if (f.nproc === undefined && (f.nnodes ?? 1) <= 1) return undefined;
   return launchWorkers({ nproc: f.nproc ?? 1, nnodes: f.nnodes ?? 1, nodeRank: f.nodeRank ?? 0, masterAddr: f.masterAddr, masterPort: f.masterPort, timeoutSeconds: f.distTimeout, threads: f.threads });
 }

@@ -179,6 +179,15 @@ export function trainingFingerprint(config: unknown, manifest: unknown): string 
 }
 
 /**
+ * The device of this rank for a configured one: 'cuda' in a job is this machine's GPU number
+ * LOCAL_RANK (wrapping around when there are more workers than GPUs: only backend 'gloo'
+ * can share one); 'cpu' and 'cuda:N' stay as they are.
+ */
+export function rankDevice(device: string, d: ResolvedDistributed): string {
+  return device === 'cuda' ? `cuda:${d.localRank % Math.max(1, native().info().cuda.devices.length)}` : device;
+}
+
+/**
  * The process group's self-test, for setting up a cluster (like NCCL's own tests): joins a
  * group as `options` says (every rank calls it, e.g. under torchrun or `lemur check-distributed
  * --nproc N`), runs every collective lemur trains with (allreduce, gradient buckets, ragged and
@@ -191,7 +200,7 @@ export async function checkCollectives(options: DistributedOptions | 'env' = 'en
   const d = options === 'env' ? distributedFromEnv() : resolveDistributed(options);
   if (!d) throw new LemurError("checkCollectives('env'): WORLD_SIZE is not set (start it under torchrun, or pass the options)");
   if (typeof device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(device)) throw new LemurError(`checkCollectives: device must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(device)}`);
-  const dev = device === 'cuda' ? `cuda:${d.localRank % Math.max(1, native().info().cuda.devices.length)}` : device;  // as a model's 'cuda'
+  const dev = rankDevice(device, d);
   try {
     return await native().checkCollectives({ rank: d.rank, worldSize: d.worldSize, masterAddr: d.masterAddr, masterPort: d.masterPort, timeoutMs: Math.round(d.timeoutSeconds * 1000), backend: d.backend, device: dev });
   } catch (e) {

@@ -22,7 +22,7 @@ import {
 } from './checkpoint.js';
 import { resolveConfig, show, validateConfig, type EarlyStoppingConfig, type LemurConfig, type LemurConfigInput, type SelectionMetric, type SequenceConfig } from './config.js';
 import type { DocumentColumns, SampleColumns } from './data/columns.js';
-import { distributedFromEnv, resolveDistributed, trainingFingerprint, type DistributedOptions, type ResolvedDistributed } from './distributed.js';
+import { distributedFromEnv, rankDevice, resolveDistributed, trainingFingerprint, type DistributedOptions, type ResolvedDistributed } from './distributed.js';
 import { AbortError, ConfigError, LemurError } from './errors.js';
 import { info } from './info.js';
 import { rankingMetrics, retrievalMetrics, undefinedMetrics, type RankingMetrics } from './metrics.js';
@@ -530,10 +530,8 @@ export class Lemur extends EventEmitter {
     const nativeConfig = nativeModelConfig(resolved, dataset); // validates sequences against the data
     if (d && d.worldSize > 1 && d.tables === 'sharded') nativeConfig.tableShards = { rank: d.rank, count: d.worldSize };
     if (d && d.worldSize > 1 && d.bank === 'sharded') nativeConfig.bankShards = { rank: d.rank, count: d.worldSize };
-    // 'cuda' in a data-parallel job means this machine's GPU number LOCAL_RANK, as torchrun
-    // users expect (wrapping around when there are more workers than GPUs: only backend
-    // 'gloo' can share one). The configuration keeps 'cuda', so every rank's fingerprint agrees.
-    if (d && resolved.device === 'cuda') nativeConfig.device = `cuda:${d.localRank % Math.max(1, info().cuda.devices.length)}`;
+    // as torchrun users expect; the configuration keeps 'cuda', so every rank's fingerprint agrees
+    if (d) nativeConfig.device = rankDevice(resolved.device, d);
     const addon = native();
     const documents = new (addon.Documents as NativeCtor<unknown>)(dataset.documents);
     const model = new (addon.Model as NativeCtor<NativeModel>)(nativeConfig, documents);

@@ -23,7 +23,6 @@ CollectivesReport check_collectives(GroupOptions options, const c10::Device& dev
   const auto t0 = std::chrono::steady_clock::now();
   options.exercise = true;
   options.device_index = device.is_cuda() ? (device.index() < 0 ? 0 : device.index()) : -1;
-  if (options.backend == "auto") options.backend = device.is_cuda() && nccl_available() ? "nccl" : "gloo";
   ProcessGroup g(options);
   const int n = g.world_size(), r = g.rank();
   CollectivesReport report;

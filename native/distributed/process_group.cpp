@@ -40,6 +40,11 @@ bool nccl_available() {
 #endif
 }
 
+std::string resolved_backend(const GroupOptions& o) {
+  if (o.backend != "auto") return o.backend;
+  return o.device_index >= 0 && nccl_available() ? "nccl" : "gloo";
+}
+
 #ifdef LEMUR_WITH_GLOO
 
 bool available() { return true; }
@@ -113,7 +118,9 @@ void ProcessGroup::wait_pending() {
   }
 }
 
-ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o), impl_(std::make_unique<Impl>()) {
+ProcessGroup::ProcessGroup(const GroupOptions& asked) : options_(asked), impl_(std::make_unique<Impl>()) {
+  options_.backend = resolved_backend(options_);
+  const GroupOptions& o = options_;
   if (o.world_size < 1) throw UserError("distributed: worldSize must be >= 1, got " + std::to_string(o.world_size));
   if (o.rank < 0 || o.rank >= o.world_size)
     throw UserError("distributed: rank " + std::to_string(o.rank) + " is outside [0, " + std::to_string(o.world_size) + ")");
@@ -244,13 +251,14 @@ void ProcessGroup::fail(const std::string& collective, const std::exception& e) 
   try {
     // A rank on this machine whose process has exited is the answer (a collective it was in
     // fails on the others as "connection reset": every rank had reached the step).
+    const std::string here = process_space();
     for (int r = 0; r < options_.world_size; ++r) {
       const std::string key = "lemur/proc/" + std::to_string(r);
       if (r == options_.rank || !impl_->store->check({key})) continue;
       auto v = impl_->store->get(key);
       const std::string s(v.begin(), v.end());
       const size_t nl = s.find('\n');
-      if (nl == std::string::npos || s.substr(0, nl) != process_space()) continue;
+      if (nl == std::string::npos || s.substr(0, nl) != here) continue;
       const pid_t pid = static_cast<pid_t>(std::stol(s.substr(nl + 1)));
       if (!process_alive(pid)) who += " rank " + std::to_string(r) + " (pid " + std::to_string(pid) + " on this machine) has exited;";
     }
@@ -454,6 +462,7 @@ void ProcessGroup::check_devices() {}
 void ProcessGroup::allreduce_sum_async_(const at::Tensor&, const std::string&) {}
 void ProcessGroup::wait_pending() {}
 ProcessGroup::ProcessGroup(const GroupOptions& o) : options_(o) {
+  options_.backend = resolved_backend(o);
   if (o.backend == "nccl")
     throw UserError("distributed: backend 'nccl' was asked for, but this build of lemur has no c10d backend at all");
   if (o.world_size > 1 || o.exercise)

@@ -25,8 +25,8 @@ struct GroupOptions {
   std::chrono::milliseconds timeout{180000};  // of the rendezvous and of every collective
   bool global_negatives = true;  // for the model joining: SQDC over the world's batch (else each rank's own)
   bool overlap = true;           // for the model joining: gradient buckets sent during backward
-  // "gloo", "nccl" (CUDA tensors by NCCL, the rest by Gloo) or "auto" (the Trainer resolves
-  // it: nccl for a CUDA model when this build has NCCL, else gloo).
+  // "gloo", "nccl" (CUDA tensors by NCCL, the rest by Gloo) or "auto" (nccl when
+  // device_index names a GPU and this build has NCCL, else gloo; resolved by the group).
   std::string backend = "gloo";
   // The CUDA device this rank's model lives on (-1: CPU); with nccl, two ranks of one host
   // on one device are refused at start-up (NCCL cannot run them).
@@ -40,6 +40,9 @@ struct GroupOptions {
 bool available();
 // Whether this build has c10d's NCCL backend (a CUDA LibTorch with NCCL and nccl.h).
 bool nccl_available();
+// options.backend with "auto" resolved: nccl when device_index names a GPU and this build
+// has NCCL, else gloo.
+std::string resolved_backend(const GroupOptions& options);
 
 class ProcessGroup {
  public:

@@ -118,8 +118,9 @@ at::Tensor EmbeddingTablesImpl::fetch_rows(int table, const at::Tensor& unique, 
   *sent = route_to_owners(u, block_[table], n).counts;
   at::Tensor asked = group_->alltoall_rows(u, *sent, received, "tables");
   *served = asked - start_[table];
-  at::Tensor rows = weights_[table].index_select(0, *served);
-  if (!train) rows = rows * trained_[table].index_select(0, *served).unsqueeze(1).to(rows.scalar_type());
+  const at::Tensor local = served->to(weights_[table].device());
+  at::Tensor rows = weights_[table].index_select(0, local);
+  if (!train) rows = rows * trained_[table].index_select(0, local).unsqueeze(1).to(rows.scalar_type());
   return group_->alltoall_rows(rows, *received, nullptr, "tables").to(unique.device());
 }
 

@@ -44,9 +44,10 @@ void MemoryBankImpl::write(const at::Tensor& ids, const at::Tensor& vectors, int
   at::NoGradGuard no_grad;
   at::Tensor id = ids.to(at::kCPU, at::kLong);
   const OwnerRoute route = route_to_owners(id, block_, sharding_.count);  // keeps the order within one owner
-  // Gloo has no bfloat16: rows travel as float32
+  // Gloo has no bfloat16: rows travel as float32 (from their device: NCCL carries CUDA rows,
+  // the group stages them through host memory for Gloo)
   at::Tensor got_ids = group().alltoall_rows(id.index_select(0, route.order), route.counts, nullptr, "bank");
-  at::Tensor got_rows = group().alltoall_rows(vectors.detach().to(at::kCPU, at::kFloat).index_select(0, route.order), route.counts, nullptr, "bank");
+  at::Tensor got_rows = group().alltoall_rows(vectors.detach().to(at::kFloat).index_select(0, route.order.to(vectors.device())), route.counts, nullptr, "bank");
   if (got_ids.numel() == 0) return;
   ops::bank_scatter(rows_, written_, last_step_, (got_ids - start_).to(rows_.device()), got_rows.to(rows_.device()), step);
 }
@@ -62,9 +63,10 @@ std::tuple<at::Tensor, at::Tensor> MemoryBankImpl::fetch(const at::Tensor& ids) 
   at::Tensor local = asked.to(rows_.device());
   at::Tensor rows = group().alltoall_rows(rows_.index_select(0, local).to(at::kFloat), received, nullptr, "bank");
   at::Tensor flags = group().alltoall_rows(written_.index_select(0, local), received, nullptr, "bank");
-  // back to the order of `ids`
+  // back to the order of `ids` (on the rows' device: CUDA when NCCL carried them)
   at::Tensor back = at::empty_like(order);
   back.index_put_({order}, at::arange(order.numel(), order.options()));
+  back = back.to(rows.device());
   return {rows.index_select(0, back).to(rows_.device(), rows_.scalar_type()), flags.index_select(0, back).to(rows_.device())};
 }
 

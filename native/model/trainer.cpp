@@ -106,7 +106,6 @@ void Trainer::join_group(const dist::GroupOptions& asked, const std::string& fin
   if (group_) throw UserError("distributed: this model already joined a group (rank " + std::to_string(group_->rank()) + ")");
   dist::GroupOptions options = asked;
   options.device_index = model_->device.is_cuda() ? static_cast<int>(model_->device.index() < 0 ? 0 : model_->device.index()) : -1;
-  if (options.backend == "auto") options.backend = model_->device.is_cuda() && dist::nccl_available() ? "nccl" : "gloo";
   // One group per process and job: models trained one after the other (a comparison run)
   // reuse it, since the rendezvous port stays taken while its store lives.
   static std::mutex shared_mu;
@@ -116,7 +115,7 @@ void Trainer::join_group(const dist::GroupOptions& asked, const std::string& fin
     std::lock_guard<std::mutex> lock(shared_mu);
     const auto& so = shared ? shared->options() : options;
     if (shared && so.rank == options.rank && so.world_size == options.world_size && so.master_addr == options.master_addr &&
-        so.master_port == options.master_port && so.backend == options.backend && so.exercise == options.exercise)
+        so.master_port == options.master_port && so.backend == dist::resolved_backend(options) && so.exercise == options.exercise)
       group = shared;
     else
       shared = group = std::make_shared<dist::ProcessGroup>(options);

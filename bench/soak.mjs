@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Soak: a long `lemur`-preset run on small generated data, with evaluation and checkpoint
 // cycles, sampling resident memory (RSS), the JS heap and the native allocator (glibc
-// malloc: bytes in use, free bytes it holds) over time. After a warm-up, RSS and native
+// malloc: bytes in use, free bytes it holds; the CPU tensor cache's free blocks, counted in
+// "in use") over time. After a warm-up, RSS and native
 // bytes in use should be flat: the slope over the second half of the run is reported.
 //
 //   node bench/soak.mjs [--steps 20000 --batch 128 --every 500 --eval-every 5000 --checkpoint-every 5000]
@@ -24,9 +25,9 @@ const samples = [];
 const sample = (what) => {
   const m = process.memoryUsage();
   const n = memoryStats();
-  const s = { step: model.step, what, seconds: (performance.now() - t0) / 1000, rss: mb(m.rss), heap: mb(m.heapUsed), external: mb(m.external), nativeInUse: mb(n.inUse ?? NaN), nativeFree: mb(n.free ?? NaN) };
+  const s = { step: model.step, what, seconds: (performance.now() - t0) / 1000, rss: mb(m.rss), heap: mb(m.heapUsed), external: mb(m.external), nativeInUse: mb(n.inUse ?? NaN), nativeFree: mb(n.free ?? NaN), tensorCache: mb(n.tensorCache?.cached ?? 0) };
   samples.push(s);
-  console.error(`${String(s.step).padStart(6)} ${what.padEnd(10)} RSS ${s.rss.toFixed(0)} MB, native in use ${s.nativeInUse.toFixed(0)} MB (+${s.nativeFree.toFixed(0)} free), JS heap ${s.heap.toFixed(0)} MB, ${s.seconds.toFixed(0)} s`);
+  console.error(`${String(s.step).padStart(6)} ${what.padEnd(10)} RSS ${s.rss.toFixed(0)} MB, native in use ${s.nativeInUse.toFixed(0)} MB (tensor cache ${s.tensorCache.toFixed(0)}; +${s.nativeFree.toFixed(0)} free), JS heap ${s.heap.toFixed(0)} MB, ${s.seconds.toFixed(0)} s`);
 };
 
 const t0 = performance.now();
@@ -65,6 +66,6 @@ const slope = (key) => {
 const m = machine();
 console.log(`\n${m.date} · lemur ${m.lemur} · LibTorch ${m.torch} · ${m.threads} · ${args.steps} steps of batch ${args.batch}, ${evaluations} evaluations, ${checkpoints} checkpoints, ${Math.round((performance.now() - t0) / 1000)} s\n`);
 const pick = samples.filter((s, i) => i === 0 || s.step % Math.max(args.every, Math.round(args.steps / 10 / args.every) * args.every) === 0 || i === samples.length - 1);
-console.log(table(['step', 'after', 'RSS MB', 'native in use MB', 'native free MB', 'JS heap MB'], pick.map((s) => [s.step, s.what, s.rss.toFixed(0), s.nativeInUse.toFixed(0), s.nativeFree.toFixed(0), s.heap.toFixed(0)])));
+console.log(table(['step', 'after', 'RSS MB', 'native in use MB', 'of it tensor cache MB', 'native free MB', 'JS heap MB'], pick.map((s) => [s.step, s.what, s.rss.toFixed(0), s.nativeInUse.toFixed(0), s.tensorCache.toFixed(0), s.nativeFree.toFixed(0), s.heap.toFixed(0)])));
 console.log(`\nsecond half (steps ${args.steps / 2}..${args.steps}): RSS ${slope('rss').toFixed(2)} MB / 1,000 steps, native in use ${slope('nativeInUse').toFixed(2)} MB / 1,000 steps, JS heap ${slope('heap').toFixed(2)} MB / 1,000 steps`);
 if (args.json) writeFileSync(args.json, JSON.stringify({ machine: m, args, samples, slopes: { rss: slope('rss'), nativeInUse: slope('nativeInUse'), heap: slope('heap') } }, null, 2));

@@ -101,6 +101,20 @@ export interface NativeMemoryStats {
   /** Bytes malloc holds that are free (fragmentation); returned to the system every 100 steps. */
   free?: number;
   releasable?: number;
+  /**
+   * The cache of CPU tensor blocks (>= 16 KB) between LibTorch and malloc; absent with
+   * LEMUR_CPU_ALLOCATOR=system. Its free blocks (`cached`) count in `inUse` above.
+   */
+  tensorCache?: {
+    /** Bytes of live tensor blocks handed out through the cache (size-class rounded). */
+    inUse: number;
+    peakInUse: number;
+    /** Bytes of free blocks kept for reuse; emptied every 100 training steps and by releaseMemory(). */
+    cached: number;
+    /** Allocations served from the cache / from the system. */
+    hits: number;
+    misses: number;
+  };
 }
 
 /** What `checkCollectives` reports, per rank (see lib/distributed.ts). */

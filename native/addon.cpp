@@ -3,6 +3,7 @@
 
 #include "bindings/bindings.h"
 #include "core/addon_env.h"
+#include "core/cpu_caching_allocator.h"
 #include "core/tensor_object.h"
 #include "core/threads.h"
 
@@ -10,6 +11,7 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lemur::init_addon_env(env);
+  lemur::core::install_cpu_caching_allocator();  // before any tensor of ours exists
   lemur::thread_settings();  // applies the defaults: intra-op = cores, BLAS = intra-op
   lemur::TensorObject::Init(env, exports);
   lemur::init_info_binding(env, exports);

@@ -8,6 +8,7 @@
 #include "bindings/bindings.h"
 #include "core/js_error.h"
 #include "core/allocator.h"
+#include "core/cpu_caching_allocator.h"
 #include "core/threads.h"
 #include "lemur_build_config.h"
 
@@ -110,8 +111,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
-// memoryStats(): the native allocator's view (glibc malloc): on CPU, LibTorch's tensors are
-// plain malloc'd memory, so leaked tensors show in inUse, fragmentation in free.
+// memoryStats(): the native allocator's view (glibc malloc, under the CPU tensor cache): on
+// CPU, LibTorch's tensors are malloc'd memory, so leaked tensors show in inUse (which counts
+// the cache's free blocks too), fragmentation in free.
 // releaseMemory(): hands free allocator memory back to the system now.
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -125,6 +127,16 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
       o.Set("mmapped", m.mmapped);
       o.Set("free", m.free);
       o.Set("releasable", m.releasable);
+    }
+    const core::CpuCacheStats c = core::cpu_cache_stats();
+    if (c.installed) {
+      Napi::Object k = Napi::Object::New(env);
+      k.Set("inUse", c.in_use);
+      k.Set("peakInUse", c.peak_in_use);
+      k.Set("cached", c.cached);
+      k.Set("hits", c.hits);
+      k.Set("misses", c.misses);
+      o.Set("tensorCache", k);
     }
     return o;
   });

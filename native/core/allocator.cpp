@@ -1,5 +1,7 @@
 #include "core/allocator.h"
 
+#include "core/cpu_caching_allocator.h"
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -21,6 +23,7 @@ AllocatorStats allocator_stats() {
 }
 
 void release_free_memory() {
+  empty_cpu_cache();  // cached tensor blocks first, so malloc can hand their pages back too
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif

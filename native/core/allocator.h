@@ -18,7 +18,8 @@ struct AllocatorStats {
 
 AllocatorStats allocator_stats();
 
-// Returns free memory of every arena to the system (malloc_trim); a no-op elsewhere.
+// Empties the CPU tensor cache (cpu_caching_allocator.h) and returns free memory of every
+// arena to the system (malloc_trim; a no-op elsewhere).
 void release_free_memory();
 
 }  // namespace lemur::core

@@ -1,6 +1,6 @@
 // nn.*: model building blocks exposed for tests against their definitions (token mixing,
-// per-token FFN, losses, similarity features, the row-wise sparse optimizers). Synchronous;
-// small inputs.
+// per-token FFN, losses, similarity features, the row-wise sparse optimizers, the encoders'
+// first-rows-only last layer). Synchronous; small inputs.
 #include <ATen/ATen.h>
 
 #include "bindings/bindings.h"
@@ -11,6 +11,7 @@
 #include "model/memory_bank.h"
 #include "model/rank_mixer.h"
 #include "model/sequence_modules.h"
+#include "model/text_encoder.h"
 
 namespace lemur {
 namespace {
@@ -120,6 +121,42 @@ Napi::Value SparseUpdate(const Napi::CallbackInfo& info) {
   });
 }
 
+// encoderFirstRows(x [T, W], offsets [B+1], heads, gradOut [B, W], seed): one encoder layer
+// computed in full and read at each sequence's first row, and the same layer computed for
+// those rows alone (forward_first, the text encoders' last layer), with the gradients of
+// sum(out * gradOut) with respect to x and to every parameter, for both.
+Napi::Value EncoderFirstRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    at::Tensor x = arg(info, 0, "encoderFirstRows: x").to(at::kFloat);
+    at::Tensor offsets = arg(info, 1, "encoderFirstRows: offsets").to(at::kLong);
+    const int64_t heads = info[2].As<Napi::Number>().Int64Value();
+    at::Tensor g = arg(info, 3, "encoderFirstRows: gradOut").to(at::kFloat);
+    at::manual_seed(info[4].As<Napi::Number>().Int64Value());
+    model::EncoderLayer layer(x.size(1), heads, 2);
+    const int64_t B = offsets.size(0) - 1;
+    auto run = [&](bool first_only) {
+      at::Tensor xi = x.clone().requires_grad_(true);
+      for (auto& p : layer->parameters()) p.mutable_grad() = at::Tensor();
+      at::Tensor out = first_only ? layer->forward_first(xi, offsets)
+                                  : layer->forward(xi, offsets).index_select(0, offsets.slice(0, 0, B));
+      (out * g).sum().backward();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("out", TensorObject::Wrap(env, out.detach().contiguous()));
+      o.Set("gradX", TensorObject::Wrap(env, xi.grad().contiguous()));
+      std::vector<at::Tensor> grads;
+      for (auto& p : layer->parameters())
+        grads.push_back(p.grad().defined() ? p.grad().reshape({-1}) : at::zeros({p.numel()}));
+      o.Set("gradParams", TensorObject::Wrap(env, at::cat(grads)));
+      return o;
+    };
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("full", run(false));
+    r.Set("first", run(true));
+    return r;
+  });
+}
+
 }  // namespace
 
 void init_nn_binding(Napi::Env env, Napi::Object exports) {
@@ -130,6 +167,7 @@ void init_nn_binding(Napi::Env env, Napi::Object exports) {
   nn.Set("bceLoss", Napi::Function::New<BceLoss>(env, "bceLoss"));
   nn.Set("similarityFeatures", Napi::Function::New<SimilarityFeatures>(env, "similarityFeatures"));
   nn.Set("sparseUpdate", Napi::Function::New<SparseUpdate>(env, "sparseUpdate"));
+  nn.Set("encoderFirstRows", Napi::Function::New<EncoderFirstRows>(env, "encoderFirstRows"));
   exports.Set("nn", nn);
 }
 

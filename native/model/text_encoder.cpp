@@ -36,6 +36,25 @@ at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offs
   return h + (drop ? at::dropout(f, dropout, true) : f);
 }
 
+at::Tensor EncoderLayerImpl::forward_first(const at::Tensor& x, const at::Tensor& offsets) {
+  const int64_t T = x.size(0), W = x.size(1), dh = W / heads, B = offsets.size(0) - 1;
+  at::Tensor first = offsets.slice(0, 0, B);
+  at::Tensor xf = x.index_select(0, first);  // [B, W]
+  at::Tensor h_all = ln1(x);
+  const at::Tensor& w = qkv->weight;  // rows: q, k, v
+  const at::Tensor& b = qkv->bias;
+  at::Tensor q = at::linear(h_all.index_select(0, first), w.narrow(0, 0, W), b.narrow(0, 0, W)).view({B, heads, dh});
+  auto kv = at::linear(h_all, w.narrow(0, W, 2 * W), b.narrow(0, W, 2 * W)).view({T, 2, heads, dh}).unbind(1);
+  at::Tensor q_offsets = at::arange(B + 1, offsets.options());
+  at::Tensor ctx = ops::ragged_attention(q, kv[0], kv[1], q_offsets, offsets, c10::nullopt,
+                                         1.0 / std::sqrt(static_cast<double>(dh)));
+  const bool drop = dropout > 0 && is_training();
+  at::Tensor a = proj(ctx.reshape({B, W}));
+  at::Tensor h = xf + (drop ? at::dropout(a, dropout, true) : a);
+  at::Tensor f = ffn(ln2(h));
+  return h + (drop ? at::dropout(f, dropout, true) : f);
+}
+
 TextEncoderImpl::TextEncoderImpl(const TextEncoderOptions& o) : options(o) {
   const int64_t W = o.encoder.width;
   token_emb = register_module("token_emb", torch::nn::Embedding(o.vocab, W));
@@ -88,8 +107,12 @@ at::Tensor TextEncoderImpl::forward(const at::Tensor& tokens_in, const at::Tenso
   at::Tensor offsets = at::cat({at::zeros({1}, lengths.options()), at::cumsum(lengths, 0)});
   at::Tensor packed = x.reshape({-1, x.size(2)}).index_select(0, keep.reshape({-1}).nonzero().squeeze(1));
   if (options.encoder.dropout > 0 && is_training()) packed = at::dropout(packed, options.encoder.dropout, true);
-  for (const auto& layer : *layers) packed = layer->as<EncoderLayer>()->forward(packed, offsets);
-  at::Tensor cls = final_ln(packed.index_select(0, offsets.slice(0, 0, U)));
+  // [CLS] is the only output read: the last layer computes it alone.
+  const int64_t n = static_cast<int64_t>(layers->size());
+  for (int64_t i = 0; i + 1 < n; ++i) packed = layers[i]->as<EncoderLayer>()->forward(packed, offsets);
+  at::Tensor cls = n > 0 ? layers[n - 1]->as<EncoderLayer>()->forward_first(packed, offsets)
+                         : packed.index_select(0, offsets.slice(0, 0, U));
+  cls = final_ln(cls);
   return l2_normalize(out(cls));
 }
 

@@ -1,7 +1,8 @@
 // Model pieces against hand-computed definitions: the similarity features (recent order and
 // the sorted copy, misses and short histories), the row-wise sparse optimizers (Adagrad and
 // Adam on touched rows only; untrained rows read as zeros at evaluation), and the fused bank
-// attention against the unfused path through a whole model.
+// attention against the unfused path through a whole model, and the text encoders' last
+// layer computed for each sequence's [CLS] row alone against the full layer.
 import { describe, expect, it } from 'vitest';
 
 import { Lemur, native, tensor, type Tensor } from '../../dist/index.js';
@@ -14,6 +15,7 @@ const nn = native().nn as {
     o: { kind: string; rows: number; dim: number; lr: number; eps: number; beta1: number; beta2: number; seed: number },
     steps: { ids: Tensor; grad: Tensor }[],
   ): { initial: Tensor; weights: Tensor; evalRows: Tensor };
+  encoderFirstRows(x: Tensor, offsets: Tensor, heads: number, gradOut: Tensor, seed: number): Record<'full' | 'first', { out: Tensor; gradX: Tensor; gradParams: Tensor }>;
 };
 
 const i64 = (v: number[]) => tensor(BigInt64Array.from(v, BigInt));
@@ -155,5 +157,33 @@ describe('fused bank attention', () => {
     expect(worst).toBeLessThan(1e-5);
     // and the bank really was read (a fresh bank would make both trivially equal)
     expect((await fused.bankStats())!.written).toBeGreaterThan(0);
+  });
+});
+
+describe("the text encoders' last layer", () => {
+  it('computed for the [CLS] rows alone equals the full layer read at those rows, output and every gradient', () => {
+    // ragged documents, a 1-token one (its [CLS] attends to itself only) among them
+    const lengths = [5, 1, 9, 3, 17];
+    const W = 16, B = lengths.length, T = lengths.reduce((a, b) => a + b, 0);
+    const offsets = [0];
+    for (const l of lengths) offsets.push(offsets.at(-1)! + l);
+    const r = rng(11);
+    const x = tensor(Float32Array.from({ length: T * W }, () => r() * 2 - 1), { shape: [T, W] });
+    const g = tensor(Float32Array.from({ length: B * W }, () => r() * 2 - 1), { shape: [B, W] });
+    const res = nn.encoderFirstRows(x, i64(offsets), 4, g, 5);
+    const worst = (a: Tensor, b: Tensor) => {
+      const p = a.copy() as Float32Array, q = b.copy() as Float32Array;
+      expect(p.length).toBe(q.length);
+      let m = 0, scale = 0;
+      for (let i = 0; i < p.length; i++) {
+        m = Math.max(m, Math.abs(p[i]! - q[i]!));
+        scale = Math.max(scale, Math.abs(p[i]!));
+      }
+      expect(scale).toBeGreaterThan(1e-3); // something to compare
+      return m / scale;
+    };
+    expect(worst(res.full.out, res.first.out)).toBeLessThan(1e-5);
+    expect(worst(res.full.gradX, res.first.gradX)).toBeLessThan(1e-5);
+    expect(worst(res.full.gradParams, res.first.gradParams)).toBeLessThan(1e-5);
   });
 });

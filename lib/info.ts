@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { readInstallRecord, type InstallRecord } from './install/prebuilt.js';
-import { native, nativeBinaryPath, packageRoot, type NativeInfo, type NativeMemoryStats } from './native.js';
+import { native, nativeBinaryPath, nativeBinaryRecord, packageRoot, type NativeInfo, type NativeMemoryStats } from './native.js';
 
 export interface Info extends NativeInfo {
   /** The lemur package version. */
@@ -17,7 +17,7 @@ export function info(): Info {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   const n = native().info();
   const path = nativeBinaryPath() ?? 'unknown';
-  const installed = path === 'unknown' ? undefined : readInstallRecord(dirname(path));
+  const installed = nativeBinaryRecord() ?? (path === 'unknown' ? undefined : readInstallRecord(dirname(path)));
   return { version: pkg.version, node: process.versions.node, ...n, binary: { path, ...(installed ?? { binary: 'source build', reason: 'built in place (npm run build:native / cmake-js); no install record' }) } };
 }
 

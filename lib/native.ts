@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { NativeLoadError } from './errors.js';
+import { choosePrebuilt, findPrebuilts, type InstallRecord } from './install/prebuilt.js';
+import { probeTorch } from './install/torch-probe.js';
 
 const require = createRequire(import.meta.url);
 /** The package root (dist/.. or lib/..). */
@@ -241,10 +243,47 @@ export function checkBuildRecord(binary: string): void {
 
 let loaded: NativeAddon | undefined;
 let loadedFrom: string | undefined;
+let loadedRecord: Omit<InstallRecord, 'installedAt'> | undefined;
 
 /** The file the addon was loaded from (after native() succeeded). */
 export function nativeBinaryPath(): string | undefined {
   return loadedFrom;
+}
+
+/** How the loader chose the binary when it was not the install step's (see runTimePrebuilt). */
+export function nativeBinaryRecord(): Omit<InstallRecord, 'installedAt'> | undefined {
+  return loadedRecord;
+}
+
+/**
+ * No binary in build/Release: the install step did not run (`npm install --ignore-scripts`,
+ * a package manager that skips dependencies' scripts). The variant package that matches this
+ * machine's LibTorch exactly is loaded where npm put it, as the install step would have
+ * chosen it; otherwise why none fits.
+ */
+function runTimePrebuilt(): { binary?: string; why: string } {
+  const packages = findPrebuilts(packageRoot);
+  if (packages.length === 0) return { why: 'and no prebuilt variant package (@lemur-node/...) is installed' };
+  let here;
+  try {
+    here = probeTorch();
+  } catch (e) {
+    return { why: `and the LibTorch to match a prebuilt against could not be read: ${(e as Error).message}` };
+  }
+  if (!here) return { why: 'and no LibTorch was found to match a prebuilt against ($LIBTORCH, python3 torch, the system)' };
+  const choice = choosePrebuilt(packages, here);
+  if (!choice.chosen) {
+    const reasons = choice.rejected.map((r) => `${r.name}: ${r.reasons.join('; ')}`).join('. ');
+    return { why: `and no installed prebuilt fits this machine (it wants ${choice.wanted}): ${reasons}` };
+  }
+  const p = choice.chosen;
+  loadedRecord = {
+    binary: 'prebuilt',
+    package: `${p.name}@${p.version}`,
+    reason: `exact match, chosen at load time (the install step did not run): LibTorch ${here.torchVersion} (${here.source}), C++11 ABI ${here.cxx11Abi}, ${here.cuda === null ? 'CPU' : `CUDA ${here.cuda}`}, ${here.platform}`,
+    torch: { version: here.torchVersion, source: here.source, cxx11Abi: here.cxx11Abi, cuda: here.cuda },
+  };
+  return { binary: join(p.dir, 'lemur.node'), why: '' };
 }
 
 /** The native addon, loaded on first use. Throws NativeLoadError with the fix when it cannot load. */
@@ -254,13 +293,17 @@ export function native(): NativeAddon {
   let binary: string;
   try {
     binary = gypBuild.resolve(packageRoot);
-  } catch {
-    throw new NativeLoadError(
-      `lemur's native addon is not built (no build/Release/lemur.node under ${packageRoot}). ` +
-        `Run \`npm install\` in the package (it builds with cmake-js), or ${REBUILD_HINT}`,
-    );
+    checkBuildRecord(binary);
+  } catch (e) {
+    if (e instanceof NativeLoadError) throw e;
+    const prebuilt = runTimePrebuilt();
+    if (!prebuilt.binary)
+      throw new NativeLoadError(
+        `lemur's native addon is not built (no build/Release/lemur.node under ${packageRoot}), ${prebuilt.why}. ` +
+          `Run \`npm rebuild lemur\` (its install step picks a prebuilt or builds with cmake-js), or ${REBUILD_HINT}`,
+      );
+    binary = prebuilt.binary;
   }
-  checkBuildRecord(binary);
   // OpenMP (LibTorch's intra-op pool) reads this when the addon loads. Spinning workers
   // (the default) make every parallel region crawl as soon as anything else competes for
   // the cores (5-20x slower steps seen on a busy 2-core machine); sleeping costs little.

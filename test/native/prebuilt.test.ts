@@ -1,9 +1,12 @@
 // Prebuilt binaries: the LibTorch fingerprint is read as the CMake finder would ($LIBTORCH,
 // python, system), variant names follow it, and a prebuilt is chosen only on an exact match;
-// each mismatch (platform, version, ABI, CUDA) is refused with both sides named.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// each mismatch (platform, version, ABI, CUDA) is refused with both sides named; the release
+// tarball lists the variants as optionalDependencies.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { info } from '../../dist/index.js';
@@ -113,5 +116,88 @@ describe('lemur info', () => {
     expect(b.path).toMatch(/lemur\.node$/);
     expect(['prebuilt', 'source build']).toContain(b.binary);
     expect(b.reason).toBeTruthy();
+  });
+});
+
+describe('the release package (npm run pack:release)', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  const packRelease = (out: string, ...extra: string[]) =>
+    spawnSync(process.execPath, [join(root, 'scripts', 'pack-release.mjs'), '--out', out, ...extra], { cwd: root, encoding: 'utf8' });
+
+  it('lists the variants packed for this version, and those named, as optionalDependencies; the repository package.json lists none', () => {
+    const out = join(tmp, 'release');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, `lemur-node-linux-x64-torch1.13-cpu-${version}.tgz`), 'x');
+    writeFileSync(join(out, 'lemur-node-linux-x64-torch1.12-cpu-0.0.1.tgz'), 'x'); // another version: not listed
+    const before = readFileSync(join(root, 'package.json'), 'utf8');
+    const r = packRelease(out, '--variant', 'linux-x64-torch2.11-cu130');
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(root, 'package.json'), 'utf8')).toBe(before);
+    expect((JSON.parse(before) as { optionalDependencies?: unknown }).optionalDependencies).toBeUndefined();
+    const tarball = join(out, `lemur-${version}.tgz`);
+    const pkg = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(pkg.optionalDependencies).toEqual({
+      '@lemur-node/linux-x64-torch1.13-cpu': version,
+      '@lemur-node/linux-x64-torch2.11-cu130': version,
+    });
+    // the rest is the package as `npm pack` makes it: compiled API, install hook, sources
+    const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+    for (const f of ['package/dist/index.js', 'package/dist/index.d.ts', 'package/scripts/install.mjs', 'package/CMakeLists.txt']) expect(files).toContain(f);
+    expect(files.some((f) => f.includes('node_modules') || f.startsWith('package/test/'))).toBe(false);
+  });
+
+  it('refuses to pack a release without any variant', () => {
+    const out = join(tmp, 'release-empty');
+    mkdirSync(out, { recursive: true });
+    const r = packRelease(out);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('npm run prebuild');
+  });
+});
+
+describe('a prebuilt loaded without the install step (npm install --ignore-scripts)', () => {
+  const root = join(import.meta.dirname, '..', '..');
+
+  it('is chosen at load time by the same exact match, and info() says so; with no match, the error names why', () => {
+    const here = probeTorch()!;
+    const fingerprint = { platform: here.platform, torchVersion: here.torchVersion, cxx11Abi: here.cxx11Abi, cuda: here.cuda };
+    // app/node_modules/lemur: the package without build/ (its install step never ran), and
+    // the variant npm installed beside it as an optional dependency
+    const app = join(tmp, 'ignore-scripts-app');
+    const pkgDir = join(app, 'node_modules', 'lemur');
+    mkdirSync(pkgDir, { recursive: true });
+    cpSync(join(root, 'dist'), join(pkgDir, 'dist'), { recursive: true });
+    cpSync(join(root, 'package.json'), join(pkgDir, 'package.json'));
+    symlinkSync(join(root, 'node_modules'), join(pkgDir, 'node_modules'));
+    const variant = (f: TorchFingerprint) => {
+      const pkg = variantPackageJson(f, '0.1.0', here.torchLibSize) as { name: string };
+      const dir = join(app, 'node_modules', ...pkg.name.split('/'));
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg));
+      cpSync(join(root, 'build', 'Release', 'lemur.node'), join(dir, 'lemur.node'));
+      writeFileSync(join(dir, 'lemur-build.json'), JSON.stringify({ fingerprint: f }));
+      return pkg.name;
+    };
+    const other = variant({ ...fingerprint, torchVersion: '9.9.0' });
+    const load = () =>
+      spawnSync(process.execPath, ['--input-type=module', '-e', `
+        import { info, tensor } from ${JSON.stringify(pathToFileURL(join(pkgDir, 'dist', 'index.js')).href)};
+        const t = tensor(Float32Array.from([1, 2, 3]));
+        console.log(JSON.stringify({ binary: info().binary, values: Array.from(t.copy()) }));`], { encoding: 'utf8' });
+    // only a variant for another LibTorch: refused, with the reason
+    const refused = load();
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`${other}: LibTorch version: built against 9.9.0`);
+    expect(refused.stderr).toContain('npm rebuild lemur');
+    // the matching variant: loaded from where npm put it
+    const name = variant(fingerprint);
+    const ok = load();
+    expect(ok.status, ok.stderr).toBe(0);
+    const out = JSON.parse(ok.stdout.trim().split('\n').at(-1)!) as { binary: { path: string; binary: string; package: string; reason: string }; values: number[] };
+    expect(out.values).toEqual([1, 2, 3]);
+    expect(out.binary).toMatchObject({ binary: 'prebuilt', package: `${name}@0.1.0` });
+    expect(out.binary.path).toBe(join(app, 'node_modules', ...name.split('/'), 'lemur.node'));
+    expect(out.binary.reason).toContain('chosen at load time');
   });
 });

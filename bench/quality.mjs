@@ -113,6 +113,7 @@ for (const m of models) {
         scores: ev.scores,
         config,
       };
+      await model.close(); // the next preset or seed must not find this model's memory held
       writeFileSync(file, JSON.stringify({ ...run, scores: Array.from(run.scores) }));
       console.error(
         `${m.name} seed ${k}: ${Math.round(seconds)} s, best valid ${config.train.earlyStopping.metric} ${es?.best?.value.toFixed(4)} at epoch ${run.bestEpoch?.toFixed(2)}` +

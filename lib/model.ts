@@ -250,6 +250,7 @@ interface NativeLoader {
 
 interface NativeModel {
   ready(): Promise<{ parameters: number; idTableParameters: number }>;
+  close(): Promise<void>;
   trainStep(loader: NativeLoader, stop?: boolean): Promise<NativeStep>;
   pretrainStep(loader: NativeLoader, stop?: boolean): Promise<NativeStep>;
   predictStep(loader: NativeLoader, encodeMissing: boolean): Promise<NativePredict>;
@@ -504,6 +505,8 @@ export class Lemur extends EventEmitter {
   distributed?: ResolvedDistributed;
   /** Built with sharded ID tables or bank (each rank holds its rows only). */
   private sharded = false;
+  /** close() has run: the native model is gone. */
+  private closed = false;
 
   private constructor(
     readonly config: LemurConfig,
@@ -616,6 +619,7 @@ export class Lemur extends EventEmitter {
    * would train the same batches twice and leave the data position wrong).
    */
   private async exclusive<T>(what: string, work: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new LemurError(`${what} was called on a closed model (close() freed it): create or load a model to go on`);
     if (this.running) {
       const secs = ((performance.now() - this.running.since) / 1000).toFixed(1);
       throw new LemurError(
@@ -629,6 +633,25 @@ export class Lemur extends EventEmitter {
     } finally {
       this.running = undefined;
     }
+  }
+
+  /**
+   * Frees the model's native memory now: parameters, optimizer state, the memory bank (on the
+   * GPU too), its process group. Without it that memory goes only when the garbage collector
+   * finalizes the model, which V8, blind to native memory, may never do: a process that
+   * trains several models one after another (a comparison over presets and seeds) should
+   * close each when done. The model cannot be used afterwards; closing twice is a no-op.
+   * Also `await using model = await Lemur.create(...)`.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.exclusive('close()', () => this.model.close());
+    this.closed = true;
+    this.samples.clear();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** The operation running on this model ('fit()', 'evaluate()', ...), or undefined. */

@@ -67,9 +67,8 @@ const common = ['--epochs', String(args.epochs), '--threads', String(threads), '
 if (args.maxSteps) common.push('--max-steps', String(args.maxSteps));
 if (args.check) common.push('--check');
 
-// One process per seed on both sides: the peak memory is that of training one model (lemur
-// does not free a model's native memory when a Lemur object is dropped, so seeds run in one
-// Node process would add up), and no seed inherits another's allocator state.
+// One process per seed on both sides: the peak memory is that of training one model, and no
+// seed inherits another's allocator state (or, for Python, its garbage).
 function child(label, cmd, argv) {
   const t0 = performance.now();
   let merged;

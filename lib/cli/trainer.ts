@@ -183,6 +183,9 @@ export async function trainModel(job: TrainJob): Promise<ModelReport> {
   if (job.group !== undefined) report.group = job.group;
   if (job.seed !== undefined) report.seed = job.seed;
   if (result.pretrainSteps || lemur.pretrainStep) report.pretrainSteps = lemur.pretrainStep;
+  // The next model of the run (another preset or seed) must not find this one's memory
+  // still held: on a GPU, two models' banks and optimizer states may not fit.
+  await lemur.close();
   return report;
 }
 
@@ -196,7 +199,9 @@ export async function evaluateCheckpoint(name: string | undefined, dir: string, 
   const ev = await lemur.evaluate(split);
   const evalSeconds = (performance.now() - e0) / 1000;
   view.note(`${label}: ${split}: AUC ${ev.all.auc.toFixed(4)} in ${duration(evalSeconds)}`);
-  return modelReport(label, lemur, history, ev, { checkpoint: dir, evalSeconds });
+  const report = modelReport(label, lemur, history, ev, { checkpoint: dir, evalSeconds });
+  await lemur.close();
+  return report;
 }
 
 /** Mean step times of the ranking steps (pre-training steps are another kind of step). */

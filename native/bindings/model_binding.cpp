@@ -9,6 +9,7 @@
 #include "bindings/group_options.h"
 #include "bindings/data_objects.h"
 #include "bindings/js_object.h"
+#include "core/allocator.h"
 #include "core/js_error.h"
 #include "core/serial_executor.h"
 #include "core/tensor_bridge.h"
@@ -165,6 +166,7 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
   static void Init(Napi::Env env, Napi::Object exports) {
     exports.Set("Model", DefineClass(env, "Model",
                                      {InstanceMethod<&ModelObject::Ready>("ready"),
+                                      InstanceMethod<&ModelObject::Close>("close"),
                                       InstanceMethod<&ModelObject::TrainStep>("trainStep"),
                                       InstanceMethod<&ModelObject::PretrainStep>("pretrainStep"),
                                       InstanceMethod<&ModelObject::PredictStep>("predictStep"),
@@ -215,9 +217,11 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
  private:
   struct State {
     std::unique_ptr<model::Trainer> trainer;
+    bool closed = false;  // worker thread only
     std::atomic<int64_t> step{0}, pretrain_steps{0};
     int64_t parameters = 0, id_parameters = 0;
     model::Trainer& get() {
+      if (closed) throw UserError("this model is closed (close() was called): create or load a model to go on");
       if (!trainer) throw UserError("the model failed to construct (see the error of ready())");
       return *trainer;
     }
@@ -229,6 +233,24 @@ class ModelObject : public Napi::ObjectWrap<ModelObject> {
   }
 
   Napi::Value Ready(const Napi::CallbackInfo& info) { return ready_.Value(); }
+
+  // close(): after the tasks queued before it, frees the trainer (parameters, optimizer
+  // state, memory bank, process group) and hands free memory back to the system, instead of
+  // whenever the garbage collector finalizes this object (V8 does not see native memory, so
+  // that may be never). Later calls fail with "this model is closed"; closing twice is a no-op.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    return js_call(info.Env(), [&]() -> Napi::Value {
+      auto state = state_;
+      return queue(
+          info, "close",
+          [state] {
+            state->trainer.reset();
+            state->closed = true;
+            core::release_free_memory();
+          },
+          [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+    });
+  }
 
   Napi::Value Step(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(state_->step.load()));

@@ -1,13 +1,14 @@
 // The defects a hostile user found, kept fixed: divergence stops training with the step
 // named (or is skipped and counted), metrics refuse non-finite scores, one operation at a
 // time per model, AbortSignals for evaluate/predict, no quiet no-ops, damaged checkpoints
-// named, undefined metrics explained, a tokenizer that could not be copied reported.
+// named, undefined metrics explained, a tokenizer that could not be copied reported, close()
+// freeing a model at once.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { AbortError, auc, Lemur, rankingMetrics, resolveConfig } from '../../dist/index.js';
+import { AbortError, auc, Lemur, memoryStats, rankingMetrics, resolveConfig } from '../../dist/index.js';
 import { syntheticDataset, TINY } from '../synthetic.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lemur-misuse-'));
@@ -109,5 +110,31 @@ describe('no quiet no-ops, no vague messages', () => {
     const meta = JSON.parse(await import('node:fs').then((f) => f.readFileSync(join(path, 'meta.json'), 'utf8')));
     expect(meta.tokenizer).toMatchObject({ copied: false });
     expect(meta.tokenizer.reason).toMatch(/ENOENT/);
+  });
+});
+
+describe('close()', () => {
+  it('frees the native model at once (parameters, optimizer state, bank); later calls are refused by name; twice is a no-op', async () => {
+    const m = await lemur({ embeddingDim: 64, docEncoder: { layers: 1, width: 64, heads: 2 } });
+    await m.fit({ steps: 3, earlyStopping: false });
+    const held = memoryStats().tensorCache!.inUse;
+    // the weights alone (x4 bytes), though Adam's two moments and the bank come on top
+    const weights = m.parameters * 4;
+    await m.close();
+    const after = memoryStats().tensorCache!.inUse;
+    expect(held - after).toBeGreaterThan(weights);
+    await expect(m.fit({ steps: 1 })).rejects.toThrow(/fit\(\) was called on a closed model/);
+    await expect(m.evaluate('test')).rejects.toThrow(/closed model/);
+    await expect(m.parameterDigest()).rejects.toThrow(/this model is closed/);
+    await m.close();
+    await m[Symbol.asyncDispose]();
+  });
+
+  it('waits for the operation running on the model, or is refused while one runs', async () => {
+    const m = await lemur();
+    const fit = m.fit({ steps: 2, earlyStopping: false });
+    await expect(m.close()).rejects.toThrow(/close\(\) was called while fit\(\) is running/);
+    await fit;
+    await m.close();
   });
 });

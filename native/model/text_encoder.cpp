@@ -29,17 +29,12 @@ at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offs
   auto parts = qkv(ln1(x)).view({T, 3, heads, dh}).unbind(1);
   at::Tensor ctx = ops::ragged_attention(parts[0], parts[1], parts[2], offsets, offsets, c10::nullopt,
                                          1.0 / std::sqrt(static_cast<double>(dh)));
-  const bool drop = dropout > 0 && is_training();
-  at::Tensor a = proj(ctx.reshape({T, W}));
-  at::Tensor h = x + (drop ? at::dropout(a, dropout, true) : a);
-  at::Tensor f = ffn(ln2(h));
-  return h + (drop ? at::dropout(f, dropout, true) : f);
+  return residual_and_ffn(x, ctx);
 }
 
 at::Tensor EncoderLayerImpl::forward_first(const at::Tensor& x, const at::Tensor& offsets) {
   const int64_t T = x.size(0), W = x.size(1), dh = W / heads, B = offsets.size(0) - 1;
   at::Tensor first = offsets.slice(0, 0, B);
-  at::Tensor xf = x.index_select(0, first);  // [B, W]
   at::Tensor h_all = ln1(x);
   const at::Tensor& w = qkv->weight;  // rows: q, k, v
   const at::Tensor& b = qkv->bias;
@@ -48,9 +43,13 @@ at::Tensor EncoderLayerImpl::forward_first(const at::Tensor& x, const at::Tensor
   at::Tensor q_offsets = at::arange(B + 1, offsets.options());
   at::Tensor ctx = ops::ragged_attention(q, kv[0], kv[1], q_offsets, offsets, c10::nullopt,
                                          1.0 / std::sqrt(static_cast<double>(dh)));
+  return residual_and_ffn(x.index_select(0, first), ctx);
+}
+
+at::Tensor EncoderLayerImpl::residual_and_ffn(const at::Tensor& x, const at::Tensor& ctx) {
   const bool drop = dropout > 0 && is_training();
-  at::Tensor a = proj(ctx.reshape({B, W}));
-  at::Tensor h = xf + (drop ? at::dropout(a, dropout, true) : a);
+  at::Tensor a = proj(ctx.reshape({x.size(0), x.size(1)}));
+  at::Tensor h = x + (drop ? at::dropout(a, dropout, true) : a);
   at::Tensor f = ffn(ln2(h));
   return h + (drop ? at::dropout(f, dropout, true) : f);
 }

@@ -34,6 +34,8 @@ struct EncoderLayerImpl : torch::nn::Module {
   // values still come from every token; the query projection, the output projection and the
   // FFN run on B rows instead of T (in a 2-layer encoder, about 40% of its matmul FLOPs).
   at::Tensor forward_first(const at::Tensor& x, const at::Tensor& offsets);
+  // x + proj(ctx), then + FFN: what both take after attention (rows of x and ctx match).
+  at::Tensor residual_and_ffn(const at::Tensor& x, const at::Tensor& ctx);
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   FeedForward ffn{nullptr};

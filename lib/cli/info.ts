@@ -1,7 +1,7 @@
-/** `lemur info`: the LibTorch build, threads and CUDA devices. */
+/** `lemur info`: the LibTorch build, threads, the CPU tensor allocator and CUDA devices. */
 import { Command } from 'commander';
 
-import { info } from '../info.js';
+import { info, memoryStats } from '../info.js';
 import { print } from './common.js';
 
 export function infoCommand(): Command {
@@ -18,6 +18,7 @@ export function infoCommand(): Command {
       print(`binary: ${i.binary.binary === 'prebuilt' ? `prebuilt ${i.binary.package}` : 'built from source'} (${i.binary.reason}) ${i.binary.path}`);
       print(`LibTorch ${i.torch.version} (${i.torch.source}${i.torch.cuda ? ', CUDA' : ', CPU only'}) ${i.torch.library}`);
       print(`threads: intra-op ${i.threads.intraOp}, BLAS ${i.threads.blas} (${i.threads.blasLibrary}), ${i.threads.cores} cores`);
+      print(`CPU tensors: ${memoryStats().tensorCache ? 'cached blocks reused (LEMUR_CPU_ALLOCATOR=system turns it off)' : "LibTorch's allocator (LEMUR_CPU_ALLOCATOR=system)"}`);
       print(
         `CUDA kernels: ${i.build.cudaKernels ? 'linked' : i.build.cudaKernelsCompiled ? `compiled for sm_${i.build.cudaArchs} as a check, not linked` : 'not built'}`,
       );

@@ -38,17 +38,27 @@ describe('query text', () => {
   });
 
   it('reading the query text retrieves clicked documents far better, and ranks better per query', async () => {
-    const run = async (enabled: boolean) => {
-      const m = await Lemur.create(data, { ...TINY, preset: 'end-to-end', queryEncoder: { ...TINY.queryEncoder, enabled }, train: { batchSize: 128, epochs: 5 } });
+    const run = async (enabled: boolean, seed: number) => {
+      const m = await Lemur.create(data, { ...TINY, seed, preset: 'end-to-end', queryEncoder: { ...TINY.queryEncoder, enabled }, train: { batchSize: 128, epochs: 8 } });
       await m.fit({ earlyStopping: false });
-      return m.evaluate('test', { retrieval: { k: 20, queries: 500 } });
+      const ev = await m.evaluate('test', { retrieval: { k: 20, queries: 1000 } });
+      await m.close();
+      return { hr: ev.retrieval!.hr, qauc: ev.all.qauc.mean };
     };
-    const withText = await run(true);
-    const tower = await run(false); // the request tower over user and request features instead
-    console.log(`HR@20 ${withText.retrieval!.hr} vs ${tower.retrieval!.hr}; QAUC ${withText.all.qauc.mean.toFixed(4)} vs ${tower.all.qauc.mean.toFixed(4)}`);
-    // 0.23 vs 0.14 here since 10% of the samples went to the validation split; the tower's HR
-    // over configurations tried spans 0.10-0.18, the text model's 0.19-0.29
-    expect(withText.retrieval!.hr).toBeGreaterThan(1.5 * tower.retrieval!.hr);
-    expect(withText.all.qauc.mean).toBeGreaterThan(tower.all.qauc.mean);
+    // One seed is not enough: over seeds 0-2 the text model's HR@20 spans 0.15-0.36 and the
+    // request tower's 0.06-0.16 (ratios 1.5-2.5), and either may win QAUC at one seed. The
+    // means over three seeds: HR 0.250 vs 0.131 and QAUC 0.753 vs 0.735 with OpenBLAS's
+    // Haswell kernels, 0.250 vs 0.125 and 0.757 vs 0.730 with its AVX-512 ones.
+    const seeds = [0, 1, 2];
+    const withText: { hr: number; qauc: number }[] = [];
+    const tower: { hr: number; qauc: number }[] = [];
+    for (const seed of seeds) {
+      withText.push(await run(true, seed));
+      tower.push(await run(false, seed)); // the request tower over user and request features instead
+    }
+    const mean = (xs: { hr: number; qauc: number }[], k: 'hr' | 'qauc') => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+    console.log(`HR@20 ${withText.map((r) => r.hr).join(' ')} vs ${tower.map((r) => r.hr).join(' ')}; QAUC ${withText.map((r) => r.qauc.toFixed(4)).join(' ')} vs ${tower.map((r) => r.qauc.toFixed(4)).join(' ')}`);
+    expect(mean(withText, 'hr')).toBeGreaterThan(1.5 * mean(tower, 'hr'));
+    expect(mean(withText, 'qauc')).toBeGreaterThan(mean(tower, 'qauc'));
   });
 });

@@ -12,10 +12,10 @@
 // to `npm install`; `npm ci` of a lockfile made before it was published is not affected.
 //   node scripts/pack-release.mjs [--out .prebuilds] [--variant linux-x64-torch2.11-cu130 ...]
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -27,17 +27,19 @@ const values = (flag) => args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []
 const outIndex = args.indexOf('--out');
 const out = resolve(root, outIndex >= 0 ? args[outIndex + 1] : '.prebuilds');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-const scope = '@lemur-node';
+if (!existsSync(join(root, 'dist', 'install', 'prebuilt.js'))) fail('dist/ is not built: run `npx tsc -p tsconfig.json` first');
+const { VARIANT_SCOPE: scope } = await import(pathToFileURL(join(root, 'dist', 'install', 'prebuilt.js')).href);
 
 // Variant tarballs of this version: lemur-node-<variant>-<version>.tgz (npm pack's name for
 // @lemur-node/<variant>).
 const suffix = `-${pkg.version}.tgz`;
-const built = readdirSync(out, { withFileTypes: true })
+const built = (existsSync(out) ? readdirSync(out, { withFileTypes: true }) : [])
   .filter((e) => e.isFile() && e.name.startsWith('lemur-node-') && e.name.endsWith(suffix))
   .map((e) => e.name.slice('lemur-node-'.length, -suffix.length));
-const extra = values('--variant').map((v) => {
-  if (!v || !/^[a-z0-9][a-z0-9.-]*$/.test(v)) fail(`--variant takes a variant name such as linux-x64-torch2.11-cu130, got '${v}'`);
-  return v.replace(`${scope}/`, '');
+const extra = values('--variant').map((given) => {
+  const v = given?.replace(`${scope}/`, ''); // the package name or the variant alone
+  if (!v || !/^[a-z0-9][a-z0-9.-]*$/.test(v)) fail(`--variant takes a variant name such as linux-x64-torch2.11-cu130, got '${given}'`);
+  return v;
 });
 const variants = [...new Set([...built, ...extra])].sort();
 if (variants.length === 0) fail(`no variant tarball for ${pkg.version} in ${out}: run \`npm run prebuild\` first, or name one with --variant`);
@@ -46,7 +48,6 @@ if (variants.length === 0) fail(`no variant tarball for ${pkg.version} in ${out}
 const list = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
 if (list.status !== 0) fail(`npm pack --dry-run failed: ${list.stderr}`);
 const files = JSON.parse(list.stdout)[0].files.map((f) => f.path);
-if (!files.some((f) => f.startsWith('dist/'))) fail('dist/ is not built: run `npx tsc -p tsconfig.json` first');
 const stage = mkdtempSync(join(tmpdir(), 'lemur-release-'));
 try {
   for (const f of files) {

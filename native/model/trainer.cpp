@@ -107,7 +107,10 @@ void Trainer::join_group(const dist::GroupOptions& asked, const std::string& fin
   dist::GroupOptions options = asked;
   options.device_index = model_->device.is_cuda() ? static_cast<int>(model_->device.index() < 0 ? 0 : model_->device.index()) : -1;
   // One group per process and job: models trained one after the other (a comparison run)
-  // reuse it, since the rendezvous port stays taken while its store lives.
+  // reuse it, since the rendezvous port stays taken while its store lives. A new group is
+  // made outside the lock: its rendezvous blocks until every rank arrives, and ranks that
+  // share a process (one model per rank, each on its own executor thread) must not wait on
+  // each other's lock.
   static std::mutex shared_mu;
   static std::shared_ptr<dist::ProcessGroup> shared;
   std::shared_ptr<dist::ProcessGroup> group;
@@ -117,8 +120,11 @@ void Trainer::join_group(const dist::GroupOptions& asked, const std::string& fin
     if (shared && so.rank == options.rank && so.world_size == options.world_size && so.master_addr == options.master_addr &&
         so.master_port == options.master_port && so.backend == dist::resolved_backend(options) && so.exercise == options.exercise)
       group = shared;
-    else
-      shared = group = std::make_shared<dist::ProcessGroup>(options);
+  }
+  if (!group) {
+    group = std::make_shared<dist::ProcessGroup>(options);
+    std::lock_guard<std::mutex> lock(shared_mu);
+    shared = group;
   }
   const int64_t mine = static_cast<int64_t>(std::hash<std::string>{}(fingerprint) & 0x7FFFFFFFFFFFFFFFLL);
   std::vector<int64_t> all = group->allgather_values({mine, step_, pretrain_step_}, "start-up");

@@ -85,6 +85,8 @@ export interface NativeInfo {
     interOp: number;
     blas: number;
     blasLibrary: string;
+    /** What the dense layers' CPU float32 products run on: "oneDNN 2.6.3" (the oneDNN LibTorch links; its threads follow intraOp) or "BLAS" (LibTorch's BLAS; also with LEMUR_CPU_GEMM=blas). */
+    cpuGemm: string;
     parallelBackend: string;
   };
   cuda: {
@@ -145,6 +147,17 @@ export interface NativeAddon {
       offsets: NativeTensor | TypedArrayOf,
       gradOut?: NativeTensor | TypedArrayOf,
     ): { out: NativeTensor; gradValues?: NativeTensor };
+    /**
+     * The dense layers' product y = x W^T + b over x's last dimension (x [..., in], weight
+     * [out, in], bias [out] or null), on oneDNN's GEMM for CPU float32 (see info().threads.cpuGemm),
+     * else at::linear. With gradOut, also the gradients of sum(y * gradOut).
+     */
+    linear(
+      x: NativeTensor | TypedArrayOf,
+      weight: NativeTensor | TypedArrayOf,
+      bias: NativeTensor | TypedArrayOf | null,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradX?: NativeTensor; gradWeight?: NativeTensor; gradBias?: NativeTensor };
     /**
      * Multi-head attention over ragged samples: q [Tq, H, D], k [Tk, H, D], v [Tk, H, Dv],
      * offsets [B+1]; keyMask [Tk] bool (false = masked) or null. With gradOut, also the

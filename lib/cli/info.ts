@@ -18,6 +18,7 @@ export function infoCommand(): Command {
       print(`binary: ${i.binary.binary === 'prebuilt' ? `prebuilt ${i.binary.package}` : 'built from source'} (${i.binary.reason}) ${i.binary.path}`);
       print(`LibTorch ${i.torch.version} (${i.torch.source}${i.torch.cuda ? ', CUDA' : ', CPU only'}) ${i.torch.library}`);
       print(`threads: intra-op ${i.threads.intraOp}, BLAS ${i.threads.blas} (${i.threads.blasLibrary}), ${i.threads.cores} cores`);
+      print(`dense layers on CPU: ${i.threads.cpuGemm.startsWith('oneDNN') ? `${i.threads.cpuGemm} GEMM (LEMUR_CPU_GEMM=blas for LibTorch's BLAS)` : "LibTorch's BLAS"}`);
       print(`CPU tensors: ${memoryStats().tensorCache ? 'cached blocks reused (LEMUR_CPU_ALLOCATOR=system turns it off)' : "LibTorch's allocator (LEMUR_CPU_ALLOCATOR=system)"}`);
       print(
         `CUDA kernels: ${i.build.cudaKernels ? 'linked' : i.build.cudaKernelsCompiled ? `compiled for sm_${i.build.cudaArchs} as a check, not linked` : 'not built'}`,

@@ -9,6 +9,7 @@
 #include "core/js_error.h"
 #include "core/allocator.h"
 #include "core/cpu_caching_allocator.h"
+#include "ops/linear/linear.h"
 #include "core/threads.h"
 #include "lemur_build_config.h"
 
@@ -53,6 +54,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     threads.Set("interOp", at::get_num_interop_threads());
     threads.Set("blas", ts.blas);
     threads.Set("blasLibrary", blas_library());
+    // what dense layers' CPU float32 products run on (ops/linear): "oneDNN x.y.z" or "BLAS"
+    threads.Set("cpuGemm", ops::cpu_gemm_name());
     threads.Set("parallelBackend",
 #if AT_PARALLEL_OPENMP
                 "openmp"

@@ -8,6 +8,7 @@
 #include "core/tensor_object.h"
 #include "ops/bank_attention/bank_attention.h"
 #include "ops/expand_rows/expand_rows.h"
+#include "ops/linear/linear.h"
 #include "ops/memory_bank/memory_bank_ops.h"
 #include "ops/ragged_attention/ragged_attention.h"
 #include "ops/ragged_mean_pool/ragged_mean_pool.h"
@@ -206,11 +207,38 @@ Napi::Value RaggedMeanPool(const Napi::CallbackInfo& info) {
   });
 }
 
+// linear(x, weight, bias | null[, gradOut]) -> { out, gradX?, gradWeight?, gradBias? }
+Napi::Value Linear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    at::Tensor x = arg(info, 0, "linear: x");
+    at::Tensor weight = arg(info, 1, "linear: weight");
+    at::Tensor bias = given(info, 2) ? arg(info, 2, "linear: bias") : at::Tensor();
+    if (weight.dim() != 2 || x.dim() < 1 || x.size(-1) != weight.size(1) || (bias.defined() && (bias.dim() != 1 || bias.size(0) != weight.size(0))))
+      throw UserError("linear: expected x [..., in], weight [out, in] and bias [out]; got x " + c10::str(x.sizes()) +
+                      ", weight " + c10::str(weight.sizes()) + (bias.defined() ? ", bias " + c10::str(bias.sizes()) : std::string()));
+    Napi::Object result = Napi::Object::New(env);
+    if (!given(info, 3)) {
+      result.Set("out", TensorObject::Wrap(env, ops::linear(x, weight, bias)));
+      return result;
+    }
+    at::Tensor xl = grad_leaf(x), wl = grad_leaf(weight), bl = bias.defined() ? grad_leaf(bias) : at::Tensor();
+    at::Tensor out = ops::linear(xl, wl, bl);
+    backward_from(out, arg(info, 3, "linear: gradOut"), "linear");
+    result.Set("out", TensorObject::Wrap(env, out.detach()));
+    result.Set("gradX", TensorObject::Wrap(env, grad_of(xl)));
+    result.Set("gradWeight", TensorObject::Wrap(env, grad_of(wl)));
+    if (bl.defined()) result.Set("gradBias", TensorObject::Wrap(env, grad_of(bl)));
+    return result;
+  });
+}
+
 }  // namespace
 
 void init_ops_binding(Napi::Env env, Napi::Object exports) {
   Napi::Object ops = Napi::Object::New(env);
   ops.Set("raggedMeanPool", Napi::Function::New<RaggedMeanPool>(env, "raggedMeanPool"));
+  ops.Set("linear", Napi::Function::New<Linear>(env, "linear"));
   ops.Set("raggedAttention", Napi::Function::New<RaggedAttention>(env, "raggedAttention"));
   ops.Set("bankAttention", Napi::Function::New<BankAttention>(env, "bankAttention"));
   ops.Set("bankGather", Napi::Function::New<BankGather>(env, "bankGather"));

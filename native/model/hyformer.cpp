@@ -52,7 +52,7 @@ at::Tensor HyFormerImpl::forward(const at::Tensor& ns_features, const std::vecto
   std::vector<SequenceState> states;
   std::vector<at::Tensor> g_parts{ns.reshape({B, -1})};
   for (int64_t s = 0; s < num_sequences; ++s) {
-    at::Tensor x = item_proj[s]->as<torch::nn::Linear>()->forward(sequences[s].items);
+    at::Tensor x = project(*item_proj[s]->as<torch::nn::Linear>(), sequences[s].items);
     if (side_info_of[s] >= 0 && sequences[s].view) x = side_info[side_info_of[s]]->as<SideInfo>()->forward(*sequences[s].view, x);
     states.push_back({x, sequences[s].offsets, sequences[s].mask});
     g_parts.push_back(masked_mean_pool(x, sequences[s].offsets, sequences[s].mask));

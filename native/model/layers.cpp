@@ -16,7 +16,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t in, int64_t hidden, int64_t out) {
   fc2 = register_module("fc2", torch::nn::Linear(hidden, out));
 }
 
-at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return fc2(at::gelu(fc1(x))); }
+at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return project(fc2, at::gelu(project(fc1, x))); }
 
 SwiGLUImpl::SwiGLUImpl(int64_t width, int64_t hidden) {
   gate = register_module("gate", torch::nn::Linear(width, hidden));
@@ -24,7 +24,7 @@ SwiGLUImpl::SwiGLUImpl(int64_t width, int64_t hidden) {
   down = register_module("down", torch::nn::Linear(hidden, width));
 }
 
-at::Tensor SwiGLUImpl::forward(const at::Tensor& x) { return down(at::silu(gate(x)) * up(x)); }
+at::Tensor SwiGLUImpl::forward(const at::Tensor& x) { return project(down, at::silu(project(gate, x)) * project(up, x)); }
 
 RaggedAttentionImpl::RaggedAttentionImpl(int64_t q_width, int64_t mem_width_, int64_t heads_)
     : heads(heads_), mem_width(mem_width_) {
@@ -42,12 +42,12 @@ at::Tensor RaggedAttentionImpl::forward(const at::Tensor& q, const at::Tensor& q
                                         const at::Tensor& memory, const at::Tensor& k_offsets,
                                         const c10::optional<at::Tensor>& key_mask) {
   const int64_t Tq = q.size(0), Tk = memory.size(0);
-  at::Tensor qh = wq(q).view({Tq, heads, head_dim});
-  at::Tensor kh = wk(memory).view({Tk, heads, head_dim});
-  at::Tensor vh = wv(memory).view({Tk, heads, head_dim});
+  at::Tensor qh = project(wq, q).view({Tq, heads, head_dim});
+  at::Tensor kh = project(wk, memory).view({Tk, heads, head_dim});
+  at::Tensor vh = project(wv, memory).view({Tk, heads, head_dim});
   at::Tensor ctx = ops::ragged_attention(qh, kh, vh, q_offsets, k_offsets, key_mask,
                                          1.0 / std::sqrt(static_cast<double>(head_dim)));
-  return wo(ctx.reshape({Tq, heads * head_dim}));
+  return project(wo, ctx.reshape({Tq, heads * head_dim}));
 }
 
 at::Tensor RaggedAttentionImpl::forward_bank(const at::Tensor& q, const at::Tensor& q_offsets,
@@ -58,7 +58,7 @@ at::Tensor RaggedAttentionImpl::forward_bank(const at::Tensor& q, const at::Tens
   // this exact (a key bias is constant per query; a value bias would not vanish for an
   // empty history).
   const int64_t Tq = q.size(0);
-  at::Tensor qh = wq(q).view({Tq, heads, head_dim});
+  at::Tensor qh = project(wq, q).view({Tq, heads, head_dim});
   at::Tensor wk_h = wk->weight.view({heads, head_dim, mem_width});
   at::Tensor wv_h = wv->weight.view({heads, head_dim, mem_width});
   at::Tensor q_bank = at::einsum("thd,hde->the", {qh, wk_h});
@@ -67,7 +67,7 @@ at::Tensor RaggedAttentionImpl::forward_bank(const at::Tensor& q, const at::Tens
   at::Tensor ctx = ops::bank_attention(q_bank, rows, bank.written(), ids, q_offsets, k_offsets,
                                        1.0 / std::sqrt(static_cast<double>(head_dim)));
   at::Tensor vh = at::einsum("the,hde->thd", {ctx.to(wv_h.scalar_type()), wv_h});
-  return wo(vh.reshape({Tq, heads * head_dim}));
+  return project(wo, vh.reshape({Tq, heads * head_dim}));
 }
 
 AttentionBlockImpl::AttentionBlockImpl(int64_t q_width, int64_t mem_width, int64_t heads, int64_t ffn_mult) {
@@ -111,7 +111,7 @@ at::Tensor MlpHeadImpl::forward(const at::Tensor& x) {
   at::Tensor h = x;
   const size_t n = layers->size();
   for (size_t i = 0; i < n; ++i) {
-    h = layers[i]->as<torch::nn::Linear>()->forward(h);
+    h = project(*layers[i]->as<torch::nn::Linear>(), h);
     if (i + 1 < n) h = at::relu(h);
   }
   return h.squeeze(-1);

@@ -6,8 +6,14 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "model/memory_bank.h"
+#include "ops/linear/linear.h"
 
 namespace lemur::model {
+
+// A Linear layer's product through lemur's linear op (oneDNN's GEMM for CPU float32, see
+// ops/linear/linear.h); the layer keeps its parameters, names and initialization.
+inline at::Tensor project(const torch::nn::Linear& l, const at::Tensor& x) { return ops::linear(x, l->weight, l->bias); }
+inline at::Tensor project(const torch::nn::LinearImpl& l, const at::Tensor& x) { return ops::linear(x, l.weight, l.bias); }
 
 // Linear -> GELU -> Linear.
 struct FeedForwardImpl : torch::nn::Module {

@@ -51,7 +51,7 @@ at::Tensor SequenceDecoderImpl::forward(const at::Tensor& context, const data::S
                                         MemoryBankImpl& bank, const at::Tensor& fresh_slot,
                                         const at::Tensor& fresh_vectors) {
   const int64_t B = context.size(0), Nq = config.queries, W = config.width;
-  at::Tensor q = query_gen(context).view({B * Nq, W});
+  at::Tensor q = project(query_gen, context).view({B * Nq, W});
   at::Tensor q_offsets = fixed_offsets(B, Nq, context.device());
   const bool gradient_fresh = fresh_slot.defined();
   if (fusable() && !gradient_fresh) {
@@ -67,7 +67,7 @@ at::Tensor SequenceDecoderImpl::forward(const at::Tensor& context, const data::S
 at::Tensor SequenceDecoderImpl::forward_rows(const at::Tensor& context, const data::SequenceBatch& seq,
                                              const at::Tensor& rows, const c10::optional<at::Tensor>& mask) {
   const int64_t B = context.size(0), Nq = config.queries, W = config.width;
-  at::Tensor q = query_gen(context).view({B * Nq, W});
+  at::Tensor q = project(query_gen, context).view({B * Nq, W});
   at::Tensor q_offsets = fixed_offsets(B, Nq, context.device());
   at::Tensor memory = side_info.is_empty() ? rows : side_info(seq, rows);
   if (!memory_ln.is_empty()) memory = memory_ln(memory);
@@ -121,10 +121,10 @@ at::Tensor IdSequenceEncoderImpl::forward(const at::Tensor& context, const data:
                                           const at::Tensor& items) {
   const int64_t B = context.size(0), G = config.global_tokens, W = config.width;
   const auto dev = context.device();
-  at::Tensor x = item_proj(items);
+  at::Tensor x = project(item_proj, items);
   if (!side_info.is_empty()) x = side_info(seq, x);
   x = item_ln(x);
-  at::Tensor global = global_gen(context).view({B * G, W});
+  at::Tensor global = project(global_gen, context).view({B * G, W});
   if (mode == "longer") {
     // Queries of sample b: its G global tokens, then its most recent events.
     auto [recent_pos, recent_off] = ragged_tail(seq.offsets, config.recent);

@@ -26,7 +26,7 @@ EncoderLayerImpl::EncoderLayerImpl(int64_t width, int64_t heads_, int64_t ffn_mu
 
 at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offsets) {
   const int64_t T = x.size(0), W = x.size(1), dh = W / heads;
-  auto parts = qkv(ln1(x)).view({T, 3, heads, dh}).unbind(1);
+  auto parts = project(qkv, ln1(x)).view({T, 3, heads, dh}).unbind(1);
   at::Tensor ctx = ops::ragged_attention(parts[0], parts[1], parts[2], offsets, offsets, c10::nullopt,
                                          1.0 / std::sqrt(static_cast<double>(dh)));
   return residual_and_ffn(x, ctx);
@@ -38,8 +38,8 @@ at::Tensor EncoderLayerImpl::forward_first(const at::Tensor& x, const at::Tensor
   at::Tensor h_all = ln1(x);
   const at::Tensor& w = qkv->weight;  // rows: q, k, v
   const at::Tensor& b = qkv->bias;
-  at::Tensor q = at::linear(h_all.index_select(0, first), w.narrow(0, 0, W), b.narrow(0, 0, W)).view({B, heads, dh});
-  auto kv = at::linear(h_all, w.narrow(0, W, 2 * W), b.narrow(0, W, 2 * W)).view({T, 2, heads, dh}).unbind(1);
+  at::Tensor q = ops::linear(h_all.index_select(0, first), w.narrow(0, 0, W), b.narrow(0, 0, W)).view({B, heads, dh});
+  auto kv = ops::linear(h_all, w.narrow(0, W, 2 * W), b.narrow(0, W, 2 * W)).view({T, 2, heads, dh}).unbind(1);
   at::Tensor q_offsets = at::arange(B + 1, offsets.options());
   at::Tensor ctx = ops::ragged_attention(q, kv[0], kv[1], q_offsets, offsets, c10::nullopt,
                                          1.0 / std::sqrt(static_cast<double>(dh)));
@@ -48,7 +48,7 @@ at::Tensor EncoderLayerImpl::forward_first(const at::Tensor& x, const at::Tensor
 
 at::Tensor EncoderLayerImpl::residual_and_ffn(const at::Tensor& x, const at::Tensor& ctx) {
   const bool drop = dropout > 0 && is_training();
-  at::Tensor a = proj(ctx.reshape({x.size(0), x.size(1)}));
+  at::Tensor a = project(proj, ctx.reshape({x.size(0), x.size(1)}));
   at::Tensor h = x + (drop ? at::dropout(a, dropout, true) : a);
   at::Tensor f = ffn(ln2(h));
   return h + (drop ? at::dropout(f, dropout, true) : f);
@@ -96,7 +96,7 @@ at::Tensor TextEncoderImpl::forward(const at::Tensor& tokens_in, const at::Tenso
     // [U, H, W, C] -> [U, H/P, P, W/P, P, C] -> [U, H/P, W/P, P, P, C] -> [U, patches, P*P*C]
     img = img.view({U, H / P, P, Wd / P, P, C}).permute({0, 1, 3, 2, 4, 5}).reshape({U, patches, P * P * C});
     at::Tensor img_type = at::full({1}, options.text_fields + 1, at::TensorOptions().dtype(at::kLong).device(dev));
-    at::Tensor px = patch_proj(img) + patch_pos.unsqueeze(0) + type_emb(img_type).view({1, 1, -1});
+    at::Tensor px = project(patch_proj, img) + patch_pos.unsqueeze(0) + type_emb(img_type).view({1, 1, -1});
     x = at::cat({x, px}, 1);
     at::Tensor present = has_image.defined() ? has_image.to(at::kBool) : at::ones({U}, at::TensorOptions().dtype(at::kBool).device(dev));
     keep = at::cat({keep, present.view({U, 1}).expand({U, patches})}, 1);
@@ -112,7 +112,7 @@ at::Tensor TextEncoderImpl::forward(const at::Tensor& tokens_in, const at::Tenso
   at::Tensor cls = n > 0 ? layers[n - 1]->as<EncoderLayer>()->forward_first(packed, offsets)
                          : packed.index_select(0, offsets.slice(0, 0, U));
   cls = final_ln(cls);
-  return l2_normalize(out(cls));
+  return l2_normalize(project(out, cls));
 }
 
 }  // namespace lemur::model

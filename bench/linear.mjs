@@ -4,41 +4,28 @@
 // trains with (width 64, FFN 128, qkv 192, batch 256, a step's thousands of tokens). Each
 // backend runs in its own process (LEMUR_CPU_GEMM is read once, at load).
 //
-//   node bench/linear.mjs [--threads 1] [--seconds 0.5]
+//   node bench/linear.mjs [--threads 1] [--iters 200]
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { info, native, setThreads, tensor } from '../dist/index.js';
+import { info, native, setThreads } from '../dist/index.js';
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i < 0 ? fallback : process.argv[i + 1];
 }
 const threads = Number(option('threads', 1));
-const seconds = Number(option('seconds', 0.5));
+const iters = Number(option('iters', 200));
 // [rows, in, out]: tokens x width -> qkv / FFN / output; the batch through the backbone's MLP
 const shapes = [[2560, 64, 192], [2560, 64, 128], [2560, 128, 64], [2560, 64, 64], [16384, 64, 64], [256, 194, 256], [256, 512, 128]];
 
 function measure() {
   setThreads({ intraOp: threads, blas: threads });
-  const ops = native().ops;
-  const rows = [];
-  for (const [M, K, N] of shapes) {
-    const x = tensor(Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)), { shape: [M, K] });
-    const w = tensor(Float32Array.from({ length: N * K }, (_, i) => Math.cos(i) / 8), { shape: [N, K] });
-    const b = tensor(new Float32Array(N).fill(0.1), { shape: [N] });
-    const g = tensor(Float32Array.from({ length: M * N }, (_, i) => Math.sin(3 * i)), { shape: [M, N] });
-    const rate = (f, flops) => {
-      for (let i = 0; i < 3; i++) f();
-      let n = 0;
-      const t0 = performance.now();
-      while (performance.now() - t0 < seconds * 1000) { f(); n++; }
-      return (flops * n) / ((performance.now() - t0) / 1000) / 1e9;
-    };
-    const fwd = rate(() => ops.linear(x, w, b), 2 * M * K * N);
-    const both = rate(() => ops.linear(x, w, b, g), 6 * M * K * N);
-    rows.push({ shape: `${M} x ${K} -> ${N}`, fwd, both });
-  }
+  const bench = native().bench;
+  const rows = shapes.map(([M, K, N]) => {
+    const r = bench.linear({ rows: M, in: K, out: N, iters });
+    return { shape: `${M} x ${K} -> ${N}`, fwd: (2 * M * K * N) / r.forwardMs / 1e6, both: (6 * M * K * N) / r.trainMs / 1e6 };
+  });
   return { gemm: info().threads.cpuGemm, rows };
 }
 
@@ -58,5 +45,5 @@ if (process.env.LEMUR_BENCH_CHILD) {
     const f = fast.rows[k];
     console.log(`| ${r.shape} | ${r.fwd.toFixed(0)} | ${f.fwd.toFixed(0)} | ${r.both.toFixed(0)} | ${f.both.toFixed(0)} | ${(f.both / r.both).toFixed(2)}x |`);
   });
-  console.log('(GFLOP/s; fwd + bwd counts the forward and both gradients, 6 M K N flops, and includes the binding\'s copies of the inputs)');
+  console.log('(GFLOP/s, timed natively; fwd + bwd: the forward and both gradients, 6 M K N flops, plus the bias gradient)');
 }

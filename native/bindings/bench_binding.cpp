@@ -13,6 +13,7 @@
 #include "bindings/bindings.h"
 #include "core/js_error.h"
 #include "ops/expand_rows/expand_rows.h"
+#include "ops/linear/linear.h"
 #include "ops/memory_bank/memory_bank_ops.h"
 #include "ops/ragged_attention/ragged_attention.h"
 
@@ -271,12 +272,43 @@ Napi::Value GradScatter(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// linear({ rows, in, out, iters }) -> { forwardMs, trainMs, gemm }: ops::linear on CPU float32
+// (y = x W^T + b), its forward alone and forward + backward (d x, d W, d b), per run; `gemm`
+// names the backend (oneDNN or BLAS, fixed at load by LEMUR_CPU_GEMM).
+Napi::Value Linear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    Opts o = opts_of(info);
+    const int64_t M = o.integer("rows", 2560), K = o.integer("in", 64), N = o.integer("out", 64), iters = o.integer("iters", 50);
+    at::Tensor x = at::randn({M, K}).requires_grad_(true), w = (at::randn({N, K}) / 8).requires_grad_(true),
+               b = at::zeros({N}).requires_grad_(true), g = at::randn({M, N});
+    const at::Device cpu(at::kCPU);
+    double fwd = time_ms(cpu, 3, iters, [&] {
+      at::NoGradGuard no_grad;
+      ops::linear(x, w, b);
+    });
+    double train = time_ms(cpu, 3, iters, [&] {
+      at::Tensor y = ops::linear(x, w, b);
+      torch::autograd::backward({y}, {g});
+      x.mutable_grad().reset();
+      w.mutable_grad().reset();
+      b.mutable_grad().reset();
+    });
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("forwardMs", fwd);
+    r.Set("trainMs", train);
+    r.Set("gemm", ops::cpu_gemm_name());
+    return r;
+  });
+}
+
 void init_bench_binding(Napi::Env env, Napi::Object exports) {
   Napi::Object bench = Napi::Object::New(env);
   bench.Set("copy", Napi::Function::New<Copy>(env, "copy"));
   bench.Set("attention", Napi::Function::New<Attention>(env, "attention"));
   bench.Set("gather", Napi::Function::New<Gather>(env, "gather"));
   bench.Set("gradScatter", Napi::Function::New<GradScatter>(env, "gradScatter"));
+  bench.Set("linear", Napi::Function::New<Linear>(env, "linear"));
   exports.Set("bench", bench);
 }
 

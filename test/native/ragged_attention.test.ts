@@ -82,6 +82,21 @@ describe('ragged_attention (CPU)', () => {
     expect(out.slice(5 * 8).some((x) => x !== 0)).toBe(true);
   });
 
+  it('float32 at head dim 16 (the in-place row path): no keys, all keys masked and masked holes', () => {
+    // sample 0: every key masked; 1: no keys; 2: keys with masked holes; 3: none masked; 4: no queries
+    const c = randomAttentionCase(8, { H: 2, D: 16, Dv: 8, qLens: [3, 2, 4, 5, 0], kLens: [5, 0, 9, 70, 6] });
+    c.mask = Array.from({ length: 90 }, (_, j) => (j < 5 ? false : j < 14 ? j % 3 !== 0 : true));
+    const got = checkAgainstReference(c, 0.25, 'float32', 2e-5, 1e-4);
+    const H = 2, D = 16, Dv = 8;
+    const out = f64(got.out), dq = f64(got.gradQ!), dk = f64(got.gradK!), dv = f64(got.gradV!);
+    expect(out.slice(0, 5 * H * Dv).every((x) => x === 0)).toBe(true); // queries of samples 0 and 1
+    expect(dq.slice(0, 5 * H * D).every((x) => x === 0)).toBe(true);
+    expect(dk.slice(0, 5 * H * D).every((x) => x === 0)).toBe(true); // sample 0's masked keys
+    for (const j of [6, 9, 12]) expect(dv.slice(j * H * Dv, (j + 1) * H * Dv).every((x) => x === 0)).toBe(true); // holes
+    expect(dk.slice(84 * H * D).every((x) => x === 0)).toBe(true); // keys of the sample without queries
+    expect(dk.slice(14 * H * D, 84 * H * D).some((x) => x !== 0)).toBe(true);
+  });
+
   it('takes non-contiguous (transposed) q, k and v', () => {
     const c = randomAttentionCase(6, { H: 4, D: 8, qLens: [2, 5], kLens: [9, 13] });
     const Tq = 7, Tk = 22;

@@ -107,4 +107,31 @@ void backward(int64_t nq, int64_t nk, int64_t d, int64_t dv, acc_t scale, const 
   generic::backward<acc_t>(nq, nk, d, dv, scale, q, dout, dd, lse, load, want_kv, store, dq, ws);
 }
 
+// The strided row kernels (see cpu_attention_impl.inc): float32 with head dims that are
+// multiples of 8, on AVX2 + FMA (not under LEMUR_CPU_NO_AVX2). Read the answer once per call.
+inline bool rows_path(int64_t d, int64_t dv) { return d % 8 == 0 && dv % 8 == 0 && use_avx2(); }
+
+// Requires rows_path(d, dv).
+inline void forward_rows(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, const float* q, int64_t ldq,
+                         const float* k, int64_t ldk, const float* v, int64_t ldv, float* o, int64_t ldo, float* lse,
+                         int64_t ldlse, Workspace<float>& ws) {
+#ifdef LEMUR_CPU_ATTENTION_AVX2
+  avx2::forward_rows_f32(nq, nk, d, dv, scale, q, ldq, k, ldk, v, ldv, o, ldo, lse, ldlse, ws);
+#else
+  std::abort();
+#endif
+}
+
+inline void backward_rows(int64_t nq, int64_t nk, int64_t d, int64_t dv, float scale, const float* q, int64_t ldq,
+                          const float* k, int64_t ldk, const float* v, int64_t ldv, const float* out, int64_t ldout,
+                          const float* dout, int64_t lddo, const float* lse, int64_t ldlse, float* dq, int64_t lddq,
+                          float* dk, int64_t lddk, float* dvv, int64_t lddv, Workspace<float>& ws) {
+#ifdef LEMUR_CPU_ATTENTION_AVX2
+  avx2::backward_rows_f32(nq, nk, d, dv, scale, q, ldq, k, ldk, v, ldv, out, ldout, dout, lddo, lse, ldlse, dq, lddq,
+                          dk, lddk, dvv, lddv, ws);
+#else
+  std::abort();
+#endif
+}
+
 }  // namespace lemur::ops::cpu_attention

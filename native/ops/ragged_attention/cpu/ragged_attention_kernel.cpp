@@ -33,6 +33,108 @@ void unmasked_keys(const Shape& s, int64_t b, std::vector<int64_t>& keys) {
     if (!s.mask || s.mask[j]) keys.push_back(j);
 }
 
+// Where sample b's unmasked keys are: a run of rows from ko[b] (count), or scattered among
+// masked ones (holes: listed in keys).
+struct SampleKeys {
+  int64_t count = 0;
+  bool holes = false;
+};
+SampleKeys sample_keys(const Shape& s, int64_t b, std::vector<int64_t>& keys) {
+  const int64_t n = s.ko[b + 1] - s.ko[b];
+  if (!s.mask) return {n, false};
+  int64_t on = 0;
+  for (int64_t j = s.ko[b]; j < s.ko[b + 1]; ++j) on += s.mask[j] ? 1 : 0;
+  if (on == n) return {n, false};
+  if (on == 0) return {0, false};
+  unmasked_keys(s, b, keys);
+  return {on, true};
+}
+
+// float32 on the strided row kernels (cpu_attention::rows_path): q, k, v, out and the
+// gradients are read and written where they lie ([T, H, D]: one head's rows at stride H * D);
+// only a sample with masked holes among its keys is compacted first.
+void forward_rows(const Shape& s, const float* q, const float* k, const float* v, float* o, float* lse, float scale) {
+  const int64_t H = s.heads, d = s.d, dv = s.dv;
+  at::parallel_for(0, s.batch * H, 1, [&](int64_t w0, int64_t w1) {
+    cpu_attention::Workspace<float> ws;
+    std::vector<int64_t> keys;
+    std::vector<float> kb, vb;
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t b = w / H, h = w % H;
+      const int64_t q0 = s.qo[b], nq = s.qo[b + 1] - q0;
+      if (nq == 0) continue;
+      const SampleKeys sk = sample_keys(s, b, keys);
+      const float *kp = k + (s.ko[b] * H + h) * d, *vp = v + (s.ko[b] * H + h) * dv;
+      int64_t ldk = H * d, ldv = H * dv;
+      if (sk.holes) {
+        kb.resize(sk.count * d);
+        vb.resize(sk.count * dv);
+        for (int64_t j = 0; j < sk.count; ++j) {
+          std::copy_n(k + (keys[j] * H + h) * d, d, kb.data() + j * d);
+          std::copy_n(v + (keys[j] * H + h) * dv, dv, vb.data() + j * dv);
+        }
+        kp = kb.data(), vp = vb.data(), ldk = d, ldv = dv;
+      }
+      cpu_attention::forward_rows(nq, sk.count, d, dv, scale, q + (q0 * H + h) * d, H * d, kp, ldk, vp, ldv,
+                                  o + (q0 * H + h) * dv, H * dv, lse + q0 * H + h, H, ws);
+    }
+  });
+}
+
+void backward_rows(const Shape& s, const float* q, const float* k, const float* v, const float* o, const float* go,
+                   const float* lse, float* dq, float* dk, float* dv_p, float scale) {
+  const int64_t H = s.heads, d = s.d, dv = s.dv;
+  auto zero_rows = [](float* p, int64_t rows, int64_t stride, int64_t width) {
+    for (int64_t r = 0; r < rows; ++r) std::fill_n(p + r * stride, width, 0.0f);
+  };
+  at::parallel_for(0, s.batch * H, 1, [&](int64_t w0, int64_t w1) {
+    cpu_attention::Workspace<float> ws;
+    std::vector<int64_t> keys;
+    std::vector<float> kb, vb, dkb, dvb;
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t b = w / H, h = w % H;
+      const int64_t q0 = s.qo[b], nq = s.qo[b + 1] - q0, k0 = s.ko[b], nk_all = s.ko[b + 1] - k0;
+      float* dqp = dq + (q0 * H + h) * d;
+      float* dkp = dk + (k0 * H + h) * d;
+      float* dvp = dv_p + (k0 * H + h) * dv;
+      const SampleKeys sk = nq > 0 ? sample_keys(s, b, keys) : SampleKeys{};
+      if (nq == 0 || sk.count == 0) {  // no attention: zero gradients
+        zero_rows(dqp, nq, H * d, d);
+        zero_rows(dkp, nk_all, H * d, d);
+        zero_rows(dvp, nk_all, H * dv, dv);
+        continue;
+      }
+      const float* qp = q + (q0 * H + h) * d;
+      const float* op = o + (q0 * H + h) * dv;
+      const float* gp = go + (q0 * H + h) * dv;
+      const float* lp = lse + q0 * H + h;
+      if (!sk.holes) {
+        cpu_attention::backward_rows(nq, sk.count, d, dv, scale, qp, H * d, k + (k0 * H + h) * d, H * d,
+                                     v + (k0 * H + h) * dv, H * dv, op, H * dv, gp, H * dv, lp, H, dqp, H * d, dkp,
+                                     H * d, dvp, H * dv, ws);
+        continue;
+      }
+      const int64_t n = sk.count;
+      kb.resize(n * d);
+      vb.resize(n * dv);
+      dkb.resize(n * d);
+      dvb.resize(n * dv);
+      for (int64_t j = 0; j < n; ++j) {
+        std::copy_n(k + (keys[j] * H + h) * d, d, kb.data() + j * d);
+        std::copy_n(v + (keys[j] * H + h) * dv, dv, vb.data() + j * dv);
+      }
+      cpu_attention::backward_rows(nq, n, d, dv, scale, qp, H * d, kb.data(), d, vb.data(), dv, op, H * dv, gp, H * dv,
+                                   lp, H, dqp, H * d, dkb.data(), d, dvb.data(), dv, ws);
+      zero_rows(dkp, nk_all, H * d, d);  // masked keys get none
+      zero_rows(dvp, nk_all, H * dv, dv);
+      for (int64_t j = 0; j < n; ++j) {
+        std::copy_n(dkb.data() + j * d, d, dk + (keys[j] * H + h) * d);
+        std::copy_n(dvb.data() + j * dv, dv, dv_p + (keys[j] * H + h) * dv);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> ragged_attention_forward_kernel(const RaggedAttentionInputs& in,
@@ -40,6 +142,12 @@ std::tuple<at::Tensor, at::Tensor> ragged_attention_forward_kernel(const RaggedA
   const Shape s = shape_of(in);
   const int64_t tq = in.q.size(0);
   at::Tensor out = at::empty({tq, s.heads, s.dv}, in.q.options());
+  if (in.q.scalar_type() == at::kFloat && cpu_attention::rows_path(s.d, s.dv)) {
+    at::Tensor lse = at::empty({tq, s.heads}, in.q.options());
+    forward_rows(s, in.q.data_ptr<float>(), in.k.data_ptr<float>(), in.v.data_ptr<float>(), out.data_ptr<float>(),
+                 lse.data_ptr<float>(), static_cast<float>(scale));
+    return {out, lse};
+  }
   at::Tensor lse;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, in.q.scalar_type(), "ragged_attention_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -90,6 +198,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward_kernel(
     const at::Tensor& grad_out_in, double scale) {
   const Shape s = shape_of(in);
   at::Tensor out = out_in.contiguous(), lse = lse_in.contiguous(), grad_out = grad_out_in.contiguous();
+  if (in.q.scalar_type() == at::kFloat && cpu_attention::rows_path(s.d, s.dv)) {
+    // Every row is written (zeros where there is no attention): no zero-fill first.
+    at::Tensor dq = at::empty_like(in.q), dk = at::empty_like(in.k), dv = at::empty_like(in.v);
+    backward_rows(s, in.q.data_ptr<float>(), in.k.data_ptr<float>(), in.v.data_ptr<float>(), out.data_ptr<float>(),
+                  grad_out.data_ptr<float>(), lse.data_ptr<float>(), dq.data_ptr<float>(), dk.data_ptr<float>(),
+                  dv.data_ptr<float>(), static_cast<float>(scale));
+    return {dq, dk, dv};
+  }
   // Zeros: masked keys, keys of samples without queries and queries without keys get none.
   at::Tensor dq = at::zeros_like(in.q), dk = at::zeros_like(in.k), dv = at::zeros_like(in.v);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, in.q.scalar_type(), "ragged_attention_backward_cpu", [&] {

@@ -159,6 +159,18 @@ export interface NativeAddon {
       gradOut?: NativeTensor | TypedArrayOf,
     ): { out: NativeTensor; gradX?: NativeTensor; gradWeight?: NativeTensor; gradBias?: NativeTensor };
     /**
+     * A linear layer per token: y[b, t] = x[b, t] W[t] + bias[t] (x [B, T, C], weight
+     * [T, C, D], possibly a transposed view, bias [T, D] or null): RankMixer's per-token
+     * layers. oneDNN's GEMM per token in place for CPU float32, else einsum. With gradOut,
+     * also the gradients of sum(y * gradOut).
+     */
+    tokenLinear(
+      x: NativeTensor | TypedArrayOf,
+      weight: NativeTensor | TypedArrayOf,
+      bias: NativeTensor | TypedArrayOf | null,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradX?: NativeTensor; gradWeight?: NativeTensor; gradBias?: NativeTensor };
+    /**
      * Multi-head attention over ragged samples: q [Tq, H, D], k [Tk, H, D], v [Tk, H, Dv],
      * offsets [B+1]; keyMask [Tk] bool (false = masked) or null. With gradOut, also the
      * gradients of sum(out * gradOut) with respect to q, k and v.

@@ -9,6 +9,7 @@
 #include "ops/bank_attention/bank_attention.h"
 #include "ops/expand_rows/expand_rows.h"
 #include "ops/linear/linear.h"
+#include "ops/linear/token_linear.h"
 #include "ops/memory_bank/memory_bank_ops.h"
 #include "ops/ragged_attention/ragged_attention.h"
 #include "ops/ragged_mean_pool/ragged_mean_pool.h"
@@ -233,12 +234,36 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   });
 }
 
+// tokenLinear(x, weight, bias | null[, gradOut]) -> { out, gradX?, gradWeight?, gradBias? }
+Napi::Value TokenLinear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    at::Tensor x = arg(info, 0, "tokenLinear: x");
+    at::Tensor weight = arg(info, 1, "tokenLinear: weight");
+    at::Tensor bias = given(info, 2) ? arg(info, 2, "tokenLinear: bias") : at::Tensor();
+    Napi::Object result = Napi::Object::New(env);
+    if (!given(info, 3)) {
+      result.Set("out", TensorObject::Wrap(env, ops::token_linear(x, weight, bias)));
+      return result;
+    }
+    at::Tensor xl = grad_leaf(x), wl = grad_leaf(weight), bl = bias.defined() ? grad_leaf(bias) : at::Tensor();
+    at::Tensor out = ops::token_linear(xl, wl, bl);
+    backward_from(out, arg(info, 3, "tokenLinear: gradOut"), "tokenLinear");
+    result.Set("out", TensorObject::Wrap(env, out.detach()));
+    result.Set("gradX", TensorObject::Wrap(env, grad_of(xl)));
+    result.Set("gradWeight", TensorObject::Wrap(env, grad_of(wl)));
+    if (bl.defined()) result.Set("gradBias", TensorObject::Wrap(env, grad_of(bl)));
+    return result;
+  });
+}
+
 }  // namespace
 
 void init_ops_binding(Napi::Env env, Napi::Object exports) {
   Napi::Object ops = Napi::Object::New(env);
   ops.Set("raggedMeanPool", Napi::Function::New<RaggedMeanPool>(env, "raggedMeanPool"));
   ops.Set("linear", Napi::Function::New<Linear>(env, "linear"));
+  ops.Set("tokenLinear", Napi::Function::New<TokenLinear>(env, "tokenLinear"));
   ops.Set("raggedAttention", Napi::Function::New<RaggedAttention>(env, "raggedAttention"));
   ops.Set("bankAttention", Napi::Function::New<BankAttention>(env, "bankAttention"));
   ops.Set("bankGather", Napi::Function::New<BankGather>(env, "bankGather"));

@@ -7,6 +7,7 @@
 
 #include "core/js_error.h"
 #include "ops/bank_attention/bank_attention.h"
+#include "ops/linear/token_linear.h"
 #include "ops/ragged_attention/ragged_attention.h"
 
 namespace lemur::model {
@@ -61,12 +62,12 @@ at::Tensor RaggedAttentionImpl::forward_bank(const at::Tensor& q, const at::Tens
   at::Tensor qh = project(wq, q).view({Tq, heads, head_dim});
   at::Tensor wk_h = wk->weight.view({heads, head_dim, mem_width});
   at::Tensor wv_h = wv->weight.view({heads, head_dim, mem_width});
-  at::Tensor q_bank = at::einsum("thd,hde->the", {qh, wk_h});
+  at::Tensor q_bank = ops::token_linear(qh, wk_h, at::Tensor());
   const at::Tensor& rows = bank.rows();
   if (q_bank.scalar_type() != rows.scalar_type()) q_bank = q_bank.to(rows.scalar_type());
   at::Tensor ctx = ops::bank_attention(q_bank, rows, bank.written(), ids, q_offsets, k_offsets,
                                        1.0 / std::sqrt(static_cast<double>(head_dim)));
-  at::Tensor vh = at::einsum("the,hde->thd", {ctx.to(wv_h.scalar_type()), wv_h});
+  at::Tensor vh = ops::token_linear(ctx.to(wv_h.scalar_type()), wv_h.transpose(1, 2), at::Tensor());
   return project(wo, vh.reshape({Tq, heads * head_dim}));
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/js_error.h"
+#include "ops/linear/token_linear.h"
 
 namespace lemur::model {
 
@@ -25,7 +26,7 @@ at::Tensor FeatureTokenizerImpl::forward(const at::Tensor& features) {
   const int64_t B = features.size(0);
   at::Tensor f = features;
   if (tokens * chunk > input_dim) f = at::constant_pad_nd(f, {0, tokens * chunk - input_dim});
-  return at::einsum("btc,tcd->btd", {f.view({B, tokens, chunk}), weight}) + bias;
+  return ops::token_linear(f.view({B, tokens, chunk}), weight, bias);
 }
 
 PerTokenFFNImpl::PerTokenFFNImpl(int64_t tokens, int64_t width, int64_t hidden) {
@@ -37,8 +38,7 @@ PerTokenFFNImpl::PerTokenFFNImpl(int64_t tokens, int64_t width, int64_t hidden) 
 }
 
 at::Tensor PerTokenFFNImpl::forward(const at::Tensor& x) {
-  at::Tensor h = at::gelu(at::einsum("btd,tdh->bth", {x, w1}) + b1);
-  return at::einsum("bth,thd->btd", {h, w2}) + b2;
+  return ops::token_linear(at::gelu(ops::token_linear(x, w1, b1)), w2, b2);
 }
 
 RankMixerBlockImpl::RankMixerBlockImpl(int64_t tokens, int64_t width, int64_t ffn_mult) {

@@ -7,6 +7,7 @@
 #include "core/js_error.h"
 #include "core/tensor_object.h"
 #include "model/embedding_tables.h"
+#include "model/fused_adamw.h"
 #include "model/losses.h"
 #include "model/memory_bank.h"
 #include "model/rank_mixer.h"
@@ -121,6 +122,46 @@ Napi::Value SparseUpdate(const Napi::CallbackInfo& info) {
   });
 }
 
+// adamwSteps({ lr, weightDecay, beta1, beta2, eps, gradScale }, param, grads: [grad per step])
+//   -> { fused, reference }: the parameter after those steps of FusedAdamW (gradients scaled
+//   by gradScale inside its update) and of LibTorch's AdamW (gradients multiplied first, as
+//   clip_grad_norm_ does), from the same start. A float32 contiguous parameter takes the fused
+//   pass; others (float64, a transposed view) AdamW's own ops.
+Napi::Value AdamwSteps(const Napi::CallbackInfo& info) {
+  return js_call(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto num = [&](const char* k) { return o.Get(k).As<Napi::Number>().DoubleValue(); };
+    torch::optim::AdamWOptions opts(num("lr"));
+    opts.betas({num("beta1"), num("beta2")}).eps(num("eps")).weight_decay(num("weightDecay"));
+    const double scale = num("gradScale");
+    at::Tensor start = arg(info, 1, "adamwSteps: param");
+    Napi::Array grads = info[2].As<Napi::Array>();
+    auto run = [&](bool fused) {
+      at::Tensor p = start.detach().clone().requires_grad_(true);  // clone keeps a transposed layout
+      std::unique_ptr<torch::optim::AdamW> opt = fused ? std::make_unique<model::FusedAdamW>(std::vector<at::Tensor>{p}, opts)
+                                                       : std::make_unique<torch::optim::AdamW>(std::vector<at::Tensor>{p}, opts);
+      for (uint32_t i = 0; i < grads.Length(); ++i) {
+        at::Tensor g = TensorObject::TensorOf(env, grads.Get(i), "adamwSteps: grad").to(p.scalar_type());
+        if (!g.sizes().equals(p.sizes()))
+          throw UserError("adamwSteps: grad " + std::to_string(i) + " must have shape " + c10::str(p.sizes()));
+        p.mutable_grad() = g.clone();
+        if (fused) {
+          static_cast<model::FusedAdamW&>(*opt).step_scaled(scale);
+        } else {
+          p.mutable_grad().mul_(scale);
+          opt->step();
+        }
+      }
+      return p.detach().contiguous();
+    };
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("fused", TensorObject::Wrap(env, run(true)));
+    out.Set("reference", TensorObject::Wrap(env, run(false)));
+    return out;
+  });
+}
+
 // encoderFirstRows(x [T, W], offsets [B+1], heads, gradOut [B, W], seed): one encoder layer
 // computed in full and read at each sequence's first row, and the same layer computed for
 // those rows alone (forward_first, the text encoders' last layer), with the gradients of
@@ -167,6 +208,7 @@ void init_nn_binding(Napi::Env env, Napi::Object exports) {
   nn.Set("bceLoss", Napi::Function::New<BceLoss>(env, "bceLoss"));
   nn.Set("similarityFeatures", Napi::Function::New<SimilarityFeatures>(env, "similarityFeatures"));
   nn.Set("sparseUpdate", Napi::Function::New<SparseUpdate>(env, "sparseUpdate"));
+  nn.Set("adamwSteps", Napi::Function::New<AdamwSteps>(env, "adamwSteps"));
   nn.Set("encoderFirstRows", Napi::Function::New<EncoderFirstRows>(env, "encoderFirstRows"));
   exports.Set("nn", nn);
 }

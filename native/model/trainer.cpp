@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
 #include <torch/version.h>
 
@@ -10,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <unordered_map>
 
 #include "core/allocator.h"
 #include "core/js_error.h"
@@ -98,7 +98,7 @@ void Trainer::build_optimizer() {
   };
   split(model_->other_parameters(), config_.optim.lr);
   split(model_->encoder_parameters(), config_.optim.encoder_lr);
-  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(config_.optim.lr));
+  optimizer_ = std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(config_.optim.lr));
   clip_params_ = model_->parameters();
 }
 
@@ -296,32 +296,57 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain, bool stop
   std::vector<at::Tensor> with_grad;
   for (auto& p : clip_params_)
     if (p.grad().defined()) with_grad.push_back(p);
-  at::Tensor figures;
-  {
+  // f: loss, encoders' square norm, dense square norm, ID rows' square norm, bce, sqdc, query
+  // side's and document encoder's square norms.
+  double f[8];
+  auto& mdl = *model_;
+  const torch::nn::Module* query_side = !mdl.query_encoder.is_empty() ? static_cast<const torch::nn::Module*>(mdl.query_encoder.get())
+                                      : !mdl.request_tower.is_empty() ? static_cast<const torch::nn::Module*>(mdl.request_tower.get())
+                                                                       : nullptr;
+  const torch::nn::Module* doc_side = mdl.doc_encoder.is_empty() ? nullptr : mdl.doc_encoder.get();
+  if (!dev.is_cuda()) {
+    // On the host: one pass over each gradient, no tensors.
+    std::unordered_map<const void*, double> sq;
+    double all_sq = 0;
+    for (auto& p : with_grad) all_sq += sq[p.unsafeGetTensorImpl()] = square_sum(p.grad());
+    auto module_sq = [&](const torch::nn::Module* m) {
+      double s = 0;
+      if (m)
+        for (const auto& p : m->parameters())
+          if (p.grad().defined()) s += sq.count(p.unsafeGetTensorImpl()) ? sq[p.unsafeGetTensorImpl()] : square_sum(p.grad());
+      return s;
+    };
+    at::Tensor sparse_sq = world_sparse_sq.defined() ? world_sparse_sq : model_->tables->grad_square_sum();
+    f[0] = loss.detach().to(at::kDouble).item<double>();
+    f[6] = module_sq(query_side);
+    f[7] = module_sq(doc_side);
+    f[1] = f[6] + f[7];
+    f[2] = all_sq;
+    f[3] = sparse_sq.defined() ? sparse_sq.to(at::kDouble).item<double>() : 0.0;
+    f[4] = bce.defined() ? bce.detach().to(at::kDouble).item<double>() : 0.0;
+    f[5] = sqdc.defined() ? sqdc.detach().to(at::kDouble).item<double>() : 0.0;
+  } else {
+    // On the device, then one copy to the host.
     at::Tensor zero = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(dev));
-    auto square_sum = [&](const torch::nn::Module* m) {
+    auto square_sum_on_device = [&](const torch::nn::Module* m) {
       at::Tensor sq = zero.clone();
       if (m)
         for (const auto& p : m->parameters())
           if (p.grad().defined()) sq += p.grad().to(at::kDouble).pow(2).sum();
       return sq;
     };
-    auto& mdl = *model_;
-    const torch::nn::Module* query_side = !mdl.query_encoder.is_empty() ? static_cast<const torch::nn::Module*>(mdl.query_encoder.get())
-                                        : !mdl.request_tower.is_empty() ? static_cast<const torch::nn::Module*>(mdl.request_tower.get())
-                                                                         : nullptr;
-    at::Tensor query_sq = square_sum(query_side);
-    at::Tensor doc_sq = square_sum(mdl.doc_encoder.is_empty() ? nullptr : mdl.doc_encoder.get());
+    at::Tensor query_sq = square_sum_on_device(query_side);
+    at::Tensor doc_sq = square_sum_on_device(doc_side);
     at::Tensor all_sq = zero.clone();
     for (auto& p : with_grad) all_sq += p.grad().to(at::kDouble).pow(2).sum();
     at::Tensor sparse_sq = world_sparse_sq.defined() ? world_sparse_sq : model_->tables->grad_square_sum();
-    figures = at::stack({loss.detach().to(at::kDouble).reshape({}), query_sq + doc_sq, all_sq,
-                         sparse_sq.defined() ? sparse_sq.to(dev, at::kDouble).reshape({}) : zero,
-                         bce.defined() ? bce.detach().to(at::kDouble).reshape({}) : zero,
-                         sqdc.defined() ? sqdc.detach().to(at::kDouble).reshape({}) : zero, query_sq, doc_sq})
-                  .to(at::kCPU);
+    at::Tensor figures = at::stack({loss.detach().to(at::kDouble).reshape({}), query_sq + doc_sq, all_sq,
+                                    sparse_sq.defined() ? sparse_sq.to(dev, at::kDouble).reshape({}) : zero,
+                                    bce.defined() ? bce.detach().to(at::kDouble).reshape({}) : zero,
+                                    sqdc.defined() ? sqdc.detach().to(at::kDouble).reshape({}) : zero, query_sq, doc_sq})
+                             .to(at::kCPU);
+    std::copy_n(figures.data_ptr<double>(), 8, f);
   }
-  const double* f = figures.data_ptr<double>();
   st.loss = f[0];
   st.encoder_grad_norm = std::sqrt(f[1]);
   st.query_grad_norm = std::sqrt(f[6]);
@@ -352,13 +377,16 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain, bool stop
       if (dp) dist::write_bank_everywhere(*dp, *model_->bank, out.deferred_write_ids, out.deferred_write_rows, step_);
       else model_->bank->write(out.deferred_write_ids, out.deferred_write_rows, step_);
     }
+    // Clipping as clip_grad_norm_ (coefficient max_norm / (norm + 1e-6), at most 1), from the
+    // dense norm above, folded into the update.
+    double grad_scale = 1.0;
     if (!with_grad.empty() && config_.optim.clip_norm > 0)
-      torch::nn::utils::clip_grad_norm_(with_grad, config_.optim.clip_norm);
+      grad_scale = std::min(1.0, config_.optim.clip_norm / (std::sqrt(f[2]) + 1e-6));
     for (size_t g = 0; g < optimizer_->param_groups().size(); ++g) {
       auto& opts = static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[g].options());
       opts.lr((g < 2 ? config_.optim.lr : config_.optim.encoder_lr) * scale);
     }
-    optimizer_->step();
+    optimizer_->step_scaled(grad_scale);
     model_->tables->sparse_step(scale);
     sync(dev);
   }

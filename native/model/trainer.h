@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/process_group.h"
+#include "model/fused_adamw.h"
 #include "model/lemur_model.h"
 
 namespace lemur::model {
@@ -107,7 +108,7 @@ class Trainer {
   ModelConfig config_;
   std::shared_ptr<const data::DocumentTable> documents_;
   LemurModel model_{nullptr};
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<FusedAdamW> optimizer_;
   std::vector<at::Tensor> clip_params_;
   int64_t step_ = 0;           // ranking steps
   int64_t pretrain_step_ = 0;  // two-stage pre-training steps

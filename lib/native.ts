@@ -159,6 +159,18 @@ export interface NativeAddon {
       gradOut?: NativeTensor | TypedArrayOf,
     ): { out: NativeTensor; gradX?: NativeTensor; gradWeight?: NativeTensor; gradBias?: NativeTensor };
     /**
+     * LayerNorm over x's last dimension with an elementwise affine (x [..., N], weight and
+     * bias [N]): fused rows for CPU float32 with N % 8 == 0 on AVX2, else at::layer_norm.
+     * With gradOut, also the gradients of sum(y * gradOut).
+     */
+    layerNorm(
+      x: NativeTensor | TypedArrayOf,
+      weight: NativeTensor | TypedArrayOf,
+      bias: NativeTensor | TypedArrayOf,
+      eps: number,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradX?: NativeTensor; gradWeight?: NativeTensor; gradBias?: NativeTensor };
+    /**
      * A linear layer per token: y[b, t] = x[b, t] W[t] + bias[t] (x [B, T, C], weight
      * [T, C, D], possibly a transposed view, bias [T, D] or null): RankMixer's per-token
      * layers. oneDNN's GEMM per token in place for CPU float32, else einsum. With gradOut,

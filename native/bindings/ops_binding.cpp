@@ -8,6 +8,7 @@
 #include "core/tensor_object.h"
 #include "ops/bank_attention/bank_attention.h"
 #include "ops/expand_rows/expand_rows.h"
+#include "ops/layer_norm/layer_norm.h"
 #include "ops/linear/linear.h"
 #include "ops/linear/token_linear.h"
 #include "ops/memory_bank/memory_bank_ops.h"
@@ -234,6 +235,34 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   });
 }
 
+// layerNorm(x, weight, bias, eps[, gradOut]) -> { out, gradX?, gradWeight?, gradBias? }
+Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    at::Tensor x = arg(info, 0, "layerNorm: x");
+    at::Tensor weight = arg(info, 1, "layerNorm: weight");
+    at::Tensor bias = arg(info, 2, "layerNorm: bias");
+    if (info.Length() < 4 || !info[3].IsNumber()) throw UserError("layerNorm: eps must be a number");
+    const double eps = info[3].As<Napi::Number>().DoubleValue();
+    if (x.dim() < 1 || weight.dim() != 1 || bias.dim() != 1 || weight.size(0) != x.size(-1) || bias.size(0) != x.size(-1))
+      throw UserError("layerNorm: expected x [..., N], weight [N] and bias [N]; got x " + c10::str(x.sizes()) +
+                      ", weight " + c10::str(weight.sizes()) + ", bias " + c10::str(bias.sizes()));
+    Napi::Object result = Napi::Object::New(env);
+    if (!given(info, 4)) {
+      result.Set("out", TensorObject::Wrap(env, ops::layer_norm(x, weight, bias, eps)));
+      return result;
+    }
+    at::Tensor xl = grad_leaf(x), wl = grad_leaf(weight), bl = grad_leaf(bias);
+    at::Tensor out = ops::layer_norm(xl, wl, bl, eps);
+    backward_from(out, arg(info, 4, "layerNorm: gradOut"), "layerNorm");
+    result.Set("out", TensorObject::Wrap(env, out.detach()));
+    result.Set("gradX", TensorObject::Wrap(env, grad_of(xl)));
+    result.Set("gradWeight", TensorObject::Wrap(env, grad_of(wl)));
+    result.Set("gradBias", TensorObject::Wrap(env, grad_of(bl)));
+    return result;
+  });
+}
+
 // tokenLinear(x, weight, bias | null[, gradOut]) -> { out, gradX?, gradWeight?, gradBias? }
 Napi::Value TokenLinear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -264,6 +293,7 @@ void init_ops_binding(Napi::Env env, Napi::Object exports) {
   ops.Set("raggedMeanPool", Napi::Function::New<RaggedMeanPool>(env, "raggedMeanPool"));
   ops.Set("linear", Napi::Function::New<Linear>(env, "linear"));
   ops.Set("tokenLinear", Napi::Function::New<TokenLinear>(env, "tokenLinear"));
+  ops.Set("layerNorm", Napi::Function::New<LayerNorm>(env, "layerNorm"));
   ops.Set("raggedAttention", Napi::Function::New<RaggedAttention>(env, "raggedAttention"));
   ops.Set("bankAttention", Napi::Function::New<BankAttention>(env, "bankAttention"));
   ops.Set("bankGather", Napi::Function::New<BankGather>(env, "bankGather"));

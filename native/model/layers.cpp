@@ -78,24 +78,24 @@ AttentionBlockImpl::AttentionBlockImpl(int64_t q_width, int64_t mem_width, int64
   ffn = register_module("ffn", FeedForward(q_width, ffn_mult * q_width, q_width));
 }
 
-at::Tensor AttentionBlockImpl::ffn_residual(const at::Tensor& x) { return x + ffn(ln_ffn(x)); }
+at::Tensor AttentionBlockImpl::ffn_residual(const at::Tensor& x) { return x + ffn(normalize(ln_ffn, x)); }
 
 at::Tensor AttentionBlockImpl::forward(const at::Tensor& q, const at::Tensor& q_offsets,
                                        const at::Tensor& memory, const at::Tensor& k_offsets,
                                        const c10::optional<at::Tensor>& key_mask) {
-  return ffn_residual(q + attn(ln_q(q), q_offsets, memory, k_offsets, key_mask));
+  return ffn_residual(q + attn(normalize(ln_q, q), q_offsets, memory, k_offsets, key_mask));
 }
 
 at::Tensor AttentionBlockImpl::forward_self(const at::Tensor& x, const at::Tensor& offsets,
                                             const c10::optional<at::Tensor>& key_mask) {
-  at::Tensor n = ln_q(x);
+  at::Tensor n = normalize(ln_q, x);
   return ffn_residual(x + attn(n, offsets, n, offsets, key_mask));
 }
 
 at::Tensor AttentionBlockImpl::forward_bank(const at::Tensor& q, const at::Tensor& q_offsets,
                                             MemoryBankImpl& bank, const at::Tensor& ids,
                                             const at::Tensor& k_offsets) {
-  return ffn_residual(q + attn->forward_bank(ln_q(q), q_offsets, bank, ids, k_offsets));
+  return ffn_residual(q + attn->forward_bank(normalize(ln_q, q), q_offsets, bank, ids, k_offsets));
 }
 
 MlpHeadImpl::MlpHeadImpl(int64_t in, const std::vector<int64_t>& hidden) {

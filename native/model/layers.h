@@ -6,6 +6,7 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "model/memory_bank.h"
+#include "ops/layer_norm/layer_norm.h"
 #include "ops/linear/linear.h"
 
 namespace lemur::model {
@@ -14,6 +15,11 @@ namespace lemur::model {
 // ops/linear/linear.h); the layer keeps its parameters, names and initialization.
 inline at::Tensor project(const torch::nn::Linear& l, const at::Tensor& x) { return ops::linear(x, l->weight, l->bias); }
 inline at::Tensor project(const torch::nn::LinearImpl& l, const at::Tensor& x) { return ops::linear(x, l.weight, l.bias); }
+// A LayerNorm module's output through lemur's layer_norm op (fused CPU float32 rows, see
+// ops/layer_norm/layer_norm.h); the module keeps its parameters, names and eps.
+inline at::Tensor normalize(const torch::nn::LayerNorm& ln, const at::Tensor& x) {
+  return ops::layer_norm(x, ln->weight, ln->bias, ln->options.eps());
+}
 
 // Linear -> GELU -> Linear.
 struct FeedForwardImpl : torch::nn::Module {

@@ -51,8 +51,8 @@ RankMixerBlockImpl::RankMixerBlockImpl(int64_t tokens, int64_t width, int64_t ff
 }
 
 at::Tensor RankMixerBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor s = ln_mix(token_mix(x) + x);
-  return ln_ffn(ffn(s) + s);
+  at::Tensor s = normalize(ln_mix, token_mix(x) + x);
+  return normalize(ln_ffn, ffn(s) + s);
 }
 
 RankMixerImpl::RankMixerImpl(int64_t input_dim, int64_t tokens, int64_t width, int64_t layers, int64_t ffn_mult,

@@ -70,7 +70,7 @@ at::Tensor SequenceDecoderImpl::forward_rows(const at::Tensor& context, const da
   at::Tensor q = project(query_gen, context).view({B * Nq, W});
   at::Tensor q_offsets = fixed_offsets(B, Nq, context.device());
   at::Tensor memory = side_info.is_empty() ? rows : side_info(seq, rows);
-  if (!memory_ln.is_empty()) memory = memory_ln(memory);
+  if (!memory_ln.is_empty()) memory = normalize(memory_ln, memory);
   for (const auto& b : *blocks) q = b->as<AttentionBlock>()->forward(q, q_offsets, memory, seq.offsets, mask);
   return q.view({B, Nq, W});
 }
@@ -123,7 +123,7 @@ at::Tensor IdSequenceEncoderImpl::forward(const at::Tensor& context, const data:
   const auto dev = context.device();
   at::Tensor x = project(item_proj, items);
   if (!side_info.is_empty()) x = side_info(seq, x);
-  x = item_ln(x);
+  x = normalize(item_ln, x);
   at::Tensor global = project(global_gen, context).view({B * G, W});
   if (mode == "longer") {
     // Queries of sample b: its G global tokens, then its most recent events.
@@ -169,7 +169,7 @@ SequenceLayerImpl::SequenceLayerImpl(const std::string& mode_, int64_t width, in
 }
 
 SequenceState SequenceLayerImpl::forward(const SequenceState& s) {
-  if (mode == "swiglu") return {s.x + swiglu(ln(s.x)), s.offsets, s.mask};
+  if (mode == "swiglu") return {s.x + swiglu(normalize(ln, s.x)), s.offsets, s.mask};
   if (mode == "longer" && first) {
     // The most recent events query the whole sequence; the sequence becomes those queries.
     auto [pos, off] = ragged_tail(s.offsets, recent);

@@ -26,7 +26,7 @@ EncoderLayerImpl::EncoderLayerImpl(int64_t width, int64_t heads_, int64_t ffn_mu
 
 at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offsets) {
   const int64_t T = x.size(0), W = x.size(1), dh = W / heads;
-  auto parts = project(qkv, ln1(x)).view({T, 3, heads, dh}).unbind(1);
+  auto parts = project(qkv, normalize(ln1, x)).view({T, 3, heads, dh}).unbind(1);
   at::Tensor ctx = ops::ragged_attention(parts[0], parts[1], parts[2], offsets, offsets, c10::nullopt,
                                          1.0 / std::sqrt(static_cast<double>(dh)));
   return residual_and_ffn(x, ctx);
@@ -35,7 +35,7 @@ at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offs
 at::Tensor EncoderLayerImpl::forward_first(const at::Tensor& x, const at::Tensor& offsets) {
   const int64_t T = x.size(0), W = x.size(1), dh = W / heads, B = offsets.size(0) - 1;
   at::Tensor first = offsets.slice(0, 0, B);
-  at::Tensor h_all = ln1(x);
+  at::Tensor h_all = normalize(ln1, x);
   const at::Tensor& w = qkv->weight;  // rows: q, k, v
   const at::Tensor& b = qkv->bias;
   at::Tensor q = ops::linear(h_all.index_select(0, first), w.narrow(0, 0, W), b.narrow(0, 0, W)).view({B, heads, dh});
@@ -50,7 +50,7 @@ at::Tensor EncoderLayerImpl::residual_and_ffn(const at::Tensor& x, const at::Ten
   const bool drop = dropout > 0 && is_training();
   at::Tensor a = project(proj, ctx.reshape({x.size(0), x.size(1)}));
   at::Tensor h = x + (drop ? at::dropout(a, dropout, true) : a);
-  at::Tensor f = ffn(ln2(h));
+  at::Tensor f = ffn(normalize(ln2, h));
   return h + (drop ? at::dropout(f, dropout, true) : f);
 }
 
@@ -111,7 +111,7 @@ at::Tensor TextEncoderImpl::forward(const at::Tensor& tokens_in, const at::Tenso
   for (int64_t i = 0; i + 1 < n; ++i) packed = layers[i]->as<EncoderLayer>()->forward(packed, offsets);
   at::Tensor cls = n > 0 ? layers[n - 1]->as<EncoderLayer>()->forward_first(packed, offsets)
                          : packed.index_select(0, offsets.slice(0, 0, U));
-  cls = final_ln(cls);
+  cls = normalize(final_ln, cls);
   return l2_normalize(project(out, cls));
 }
 

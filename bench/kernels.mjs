@@ -47,6 +47,11 @@ const bankDtypes = args.dtype ? [args.dtype] : ['float32', 'bfloat16'];
 
 const attentionShapes = small
   ? [
+      // the lemur preset's own: a document encoder's self-attention (about 32 tokens), LONGER
+      // (10 queries over 50 history events), a decoder (4 queries); 4 heads of 16
+      { batch: 225, nq: 32, maxLen: 36, heads: 4, dim: 16 },
+      { batch: 256, nq: 10, maxLen: 50, heads: 4, dim: 16 },
+      { batch: 256, nq: 4, maxLen: 50, heads: 4, dim: 16 },
       { batch: 32, nq: 16, maxLen: 128, heads: 8, dim: 64 },
       { batch: 16, nq: 32, maxLen: 512, heads: 8, dim: 64 },
       { batch: 8, nq: 64, maxLen: 1024, heads: 8, dim: 64 },

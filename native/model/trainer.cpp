@@ -309,11 +309,11 @@ StepStats Trainer::step_impl(data::BatchLoader& loader, bool pretrain, bool stop
     std::unordered_map<const void*, double> sq;
     double all_sq = 0;
     for (auto& p : with_grad) all_sq += sq[p.unsafeGetTensorImpl()] = square_sum(p.grad());
-    auto module_sq = [&](const torch::nn::Module* m) {
+    auto module_sq = [&](const torch::nn::Module* m) {  // its parameters are among with_grad's
       double s = 0;
       if (m)
         for (const auto& p : m->parameters())
-          if (p.grad().defined()) s += sq.count(p.unsafeGetTensorImpl()) ? sq[p.unsafeGetTensorImpl()] : square_sum(p.grad());
+          if (p.grad().defined()) s += sq.at(p.unsafeGetTensorImpl());
       return s;
     };
     at::Tensor sparse_sq = world_sparse_sq.defined() ? world_sparse_sq : model_->tables->grad_square_sum();

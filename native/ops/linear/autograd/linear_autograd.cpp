@@ -1,8 +1,8 @@
 // Autograd for linear's oneDNN path: d x = d y W, d W = d y^T x, d b = sum over rows of d y
 // (each computed only when its input needs it).
 #include <ATen/ATen.h>
-#include <torch/csrc/autograd/custom_function.h>
 
+#include "ops/linear/autograd/optional_bias_function.h"
 #include "ops/linear/linear.h"
 
 namespace lemur::ops {
@@ -22,21 +22,9 @@ std::vector<int64_t> out_shape(const at::Tensor& x, int64_t out) {
   return s;
 }
 
-// With and without a bias (an undefined tensor cannot be an input of a custom Function in
-// LibTorch 1.13: its input metadata asks every input for a device).
-class LinearFunction : public torch::autograd::Function<LinearFunction> {
- public:
+struct LinearOp {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                             const at::Tensor& bias) {
-    return forward_impl(ctx, x, weight, bias);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    return backward_impl(ctx, grads, true);
-  }
-
-  static at::Tensor forward_impl(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
-                                 const at::Tensor& bias) {
     at::Tensor x2 = rows_of(x), w = weight.contiguous();
     at::Tensor y = cpu::linear_forward_kernel(x2, w, bias);
     ctx->save_for_backward({x2, w});
@@ -44,36 +32,24 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
     return y.view(out_shape(x, w.size(0)));
   }
 
-  static torch::autograd::variable_list backward_impl(torch::autograd::AutogradContext* ctx,
-                                                      torch::autograd::variable_list grads, bool has_bias) {
+  static std::array<at::Tensor, 3> backward(torch::autograd::AutogradContext* ctx, const at::Tensor& grad,
+                                            bool has_bias) {
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x2 = saved[0], &w = saved[1];
-    at::Tensor g2 = rows_of(grads[0]);
+    at::Tensor g2 = rows_of(grad);
     at::Tensor dx, dw, db;
     if (ctx->needs_input_grad(0))
       dx = cpu::linear_grad_input_kernel(g2, w).view(ctx->saved_data["x_sizes"].toIntVector());
     if (ctx->needs_input_grad(1)) dw = cpu::linear_grad_weight_kernel(g2, x2);
     if (has_bias && ctx->needs_input_grad(2)) db = g2.sum(0);
-    if (!has_bias) return {dx, dw};
     return {dx, dw, db};
-  }
-};
-
-class LinearNoBiasFunction : public torch::autograd::Function<LinearNoBiasFunction> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
-    return LinearFunction::forward_impl(ctx, x, weight, at::Tensor());
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    return LinearFunction::backward_impl(ctx, grads, false);
   }
 };
 
 }  // namespace
 
 at::Tensor linear_onednn(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  return bias.defined() ? LinearFunction::apply(x, weight, bias) : LinearNoBiasFunction::apply(x, weight);
+  return OptionalBiasFunction<LinearOp>::apply(x, weight, bias);
 }
 
 }  // namespace lemur::ops

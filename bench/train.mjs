@@ -5,7 +5,7 @@
 //
 //   node bench/train.mjs                       # default CPU config (the README's demo sizes)
 //   node bench/train.mjs --device cuda --size gpu
-//   options: --preset lemur --steps 30 --warmup 5 --batch 256 --history 50 --threads N --json out.json
+//   options: --preset lemur --steps 30 --warmup 5 --batch 256 --history 50 --threads N --blas-threads N --json out.json
 import { writeFileSync } from 'node:fs';
 
 import { Lemur, setThreads } from '../dist/index.js';
@@ -20,7 +20,7 @@ const args = parseArgs(process.argv.slice(2), {
   history: 50,
   sources: 'bank,encode',
 });
-if (args.threads) setThreads({ intraOp: args.threads });
+if (args.threads || args.blasThreads) setThreads({ ...(args.threads ? { intraOp: args.threads } : {}), ...(args.blasThreads ? { blas: args.blasThreads } : {}) });
 
 // Model sizes: 'cpu' = the library defaults; 'gpu' = closer to the paper's shapes.
 const SIZES = {

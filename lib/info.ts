@@ -24,7 +24,12 @@ export function info(): Info {
 export interface ThreadOptions {
   /** torch intra-op threads (default: the number of cores). */
   intraOp?: number;
-  /** BLAS threads (default: equal to intraOp, so the two pools never oversubscribe). */
+  /**
+   * BLAS threads. Default: 1 where oneDNN's GEMM takes the CPU float32 products
+   * (`info().threads.cpuGemm` names it; a step then makes no BLAS call of size, and the BLAS's
+   * own pool would only compete with the intra-op pool), else equal to intraOp, so the two
+   * pools never oversubscribe. A new intraOp resets it to this default.
+   */
   blas?: number;
 }
 

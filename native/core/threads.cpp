@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "ops/linear/linear.h"
+
 namespace lemur {
 namespace {
 
@@ -75,6 +77,13 @@ int default_intra_op_threads() {
   return cores;
 }
 
+int default_blas_threads(int intra_op) {
+  // With oneDNN's GEMM taking the CPU float32 products (ops/linear, the SQDC logits included),
+  // a step makes no BLAS call of size: the BLAS's own pool (OpenBLAS starts pthreads beside
+  // OpenMP's) would only compete with the intra-op pool for the same cores.
+  return ops::onednn_gemm_enabled() ? 1 : intra_op;
+}
+
 ThreadSettings thread_settings() {
   if (g_intra.load() == 0) set_thread_settings(default_intra_op_threads(), 0);
   return {g_intra.load(), g_blas.load()};
@@ -86,7 +95,7 @@ void set_thread_settings(int intra_op, int blas_threads) {
   // BLAS follows intra-op unless given: setThreads({ intraOp: 1 }) must not leave the BLAS
   // pool at the cores' count it got at start-up (the two pools would oversubscribe).
   if (blas_threads > 0) g_blas.store(blas_threads);
-  else if (intra_op > 0 || g_blas.load() == 0) g_blas.store(g_intra.load());
+  else if (intra_op > 0 || g_blas.load() == 0) g_blas.store(default_blas_threads(g_intra.load()));
   g_generation++;
   uint64_t dummy = 0;
   apply_thread_settings(dummy);

@@ -16,7 +16,9 @@ at::Tensor sqdc_loss(const at::Tensor& q, const at::Tensor& d, const at::Tensor&
   if (pos.numel() < 2) return (q.sum() + d.sum()).to(at::kFloat) * 0.0;
   at::Tensor qp = l2_normalize(q.index_select(0, pos).to(at::kFloat));
   at::Tensor dp = l2_normalize(d.index_select(0, pos).to(at::kFloat));
-  at::Tensor logits = at::matmul(qp, dp.t()) * temperature;  // [P, P]
+  // qp dp^T as a bias-free linear: on CPU the product and its two gradients are oneDNN's
+  // sgemm on LibTorch's OpenMP pool, so no step product wakes the system BLAS's own threads.
+  at::Tensor logits = ops::linear(qp, dp, at::Tensor()) * temperature;  // [P, P]
   if (same_query_mask) {
     at::Tensor qid = query_ids.index_select(0, pos);
     at::Tensor same = qid.unsqueeze(1).eq(qid.unsqueeze(0));

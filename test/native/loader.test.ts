@@ -24,12 +24,16 @@ describe('the native addon', () => {
     expect(Array.isArray(i.cuda.devices)).toBe(true);
   });
 
-  it('setThreads: BLAS follows intra-op unless given', () => {
+  it('setThreads: BLAS takes its default (1 beside oneDNN, else intra-op) unless given', () => {
     const before = info().threads;
+    // oneDNN takes the products: the BLAS pool stays at 1 (it would only compete for the cores)
+    const blasDefault = (intraOp: number) => (before.cpuGemm.startsWith('oneDNN') ? 1 : intraOp);
     try {
       setThreads({ intraOp: 3, blas: 2 });
       expect(info().threads).toMatchObject({ intraOp: 3, blas: 2 });
-      setThreads({ intraOp: 1 });  // after start-up's defaults: BLAS comes down too
+      setThreads({ intraOp: 3 });  // a new intra-op count resets BLAS to its default
+      expect(info().threads).toMatchObject({ intraOp: 3, blas: blasDefault(3) });
+      setThreads({ intraOp: 1 });
       expect(info().threads).toMatchObject({ intraOp: 1, blas: 1 });
       setThreads({ blas: 2 });
       expect(info().threads).toMatchObject({ intraOp: 1, blas: 2 });
@@ -45,12 +49,14 @@ describe('the native addon', () => {
         env: { ...process.env, OMP_NUM_THREADS: '', LOCAL_WORLD_SIZE: '', SLURM_STEP_ID: undefined, SLURM_CPUS_PER_TASK: undefined, ...env },
       });
       expect(r.status, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as { cores: number; intraOp: number; blas: number };
+      return JSON.parse(r.stdout) as { cores: number; intraOp: number; blas: number; cpuGemm: string };
     };
     const alone = threads({});
     expect(alone.intraOp).toBe(alone.cores);
     expect(threads({ OMP_NUM_THREADS: '1' })).toMatchObject({ intraOp: 1, blas: 1 });
-    expect(threads({ OMP_NUM_THREADS: '3,1' })).toMatchObject({ intraOp: 3, blas: 3 });  // OpenMP's nested list: the first level
+    expect(threads({ OMP_NUM_THREADS: '3,1' }).intraOp).toBe(3);  // OpenMP's nested list: the first level
+    expect(threads({ OMP_NUM_THREADS: '3', LEMUR_CPU_GEMM: 'blas' })).toMatchObject({ intraOp: 3, blas: 3 });  // products on the BLAS: its pool follows
+    expect(threads({ OMP_NUM_THREADS: '3' }).blas).toBe(alone.cpuGemm.startsWith('oneDNN') ? 1 : 3);
     expect(threads({ LOCAL_WORLD_SIZE: String(alone.cores) })).toMatchObject({ intraOp: 1, blas: 1 });
     expect(threads({ LOCAL_WORLD_SIZE: String(4 * alone.cores) }).intraOp).toBe(1);
     expect(threads({ OMP_NUM_THREADS: '2', LOCAL_WORLD_SIZE: String(alone.cores) }).intraOp).toBe(2);

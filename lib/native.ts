@@ -159,6 +159,12 @@ export interface NativeAddon {
       gradOut?: NativeTensor | TypedArrayOf,
     ): { out: NativeTensor; gradX?: NativeTensor; gradWeight?: NativeTensor; gradBias?: NativeTensor };
     /**
+     * The exact GELU, 0.5 x (1 + erf(x / sqrt 2)), as the models' feed-forward layers run it
+     * (fused on CPU float32 with AVX-512, else at::gelu). With gradOut, also the gradient of
+     * sum(y * gradOut).
+     */
+    gelu(x: NativeTensor | TypedArrayOf, gradOut?: NativeTensor | TypedArrayOf): { out: NativeTensor; gradX?: NativeTensor };
+    /**
      * LayerNorm over x's last dimension with an elementwise affine (x [..., N], weight and
      * bias [N]): fused rows for CPU float32 with N % 8 == 0 on AVX2, else at::layer_norm.
      * With gradOut, also the gradients of sum(y * gradOut).

@@ -8,6 +8,7 @@
 #include "core/tensor_object.h"
 #include "ops/bank_attention/bank_attention.h"
 #include "ops/expand_rows/expand_rows.h"
+#include "ops/gelu/gelu.h"
 #include "ops/layer_norm/layer_norm.h"
 #include "ops/linear/linear.h"
 #include "ops/linear/token_linear.h"
@@ -235,6 +236,27 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   });
 }
 
+// gelu(x[, gradOut]) -> { out, gradX? }
+Napi::Value Gelu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    at::Tensor x = arg(info, 0, "gelu: x");
+    if (!at::isFloatingType(x.scalar_type()))
+      throw UserError(std::string("gelu: x must be floating point, got ") + c10::toString(x.scalar_type()));
+    Napi::Object result = Napi::Object::New(env);
+    if (!given(info, 1)) {
+      result.Set("out", TensorObject::Wrap(env, ops::gelu(x)));
+      return result;
+    }
+    at::Tensor xl = grad_leaf(x);
+    at::Tensor out = ops::gelu(xl);
+    backward_from(out, arg(info, 1, "gelu: gradOut"), "gelu");
+    result.Set("out", TensorObject::Wrap(env, out.detach()));
+    result.Set("gradX", TensorObject::Wrap(env, grad_of(xl)));
+    return result;
+  });
+}
+
 // layerNorm(x, weight, bias, eps[, gradOut]) -> { out, gradX?, gradWeight?, gradBias? }
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -293,6 +315,7 @@ void init_ops_binding(Napi::Env env, Napi::Object exports) {
   ops.Set("raggedMeanPool", Napi::Function::New<RaggedMeanPool>(env, "raggedMeanPool"));
   ops.Set("linear", Napi::Function::New<Linear>(env, "linear"));
   ops.Set("tokenLinear", Napi::Function::New<TokenLinear>(env, "tokenLinear"));
+  ops.Set("gelu", Napi::Function::New<Gelu>(env, "gelu"));
   ops.Set("layerNorm", Napi::Function::New<LayerNorm>(env, "layerNorm"));
   ops.Set("raggedAttention", Napi::Function::New<RaggedAttention>(env, "raggedAttention"));
   ops.Set("bankAttention", Napi::Function::New<BankAttention>(env, "bankAttention"));

@@ -7,6 +7,7 @@
 
 #include "core/js_error.h"
 #include "ops/bank_attention/bank_attention.h"
+#include "ops/gelu/gelu.h"
 #include "ops/linear/token_linear.h"
 #include "ops/ragged_attention/ragged_attention.h"
 
@@ -17,7 +18,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t in, int64_t hidden, int64_t out) {
   fc2 = register_module("fc2", torch::nn::Linear(hidden, out));
 }
 
-at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return project(fc2, at::gelu(project(fc1, x))); }
+at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return project(fc2, ops::gelu(project(fc1, x))); }
 
 SwiGLUImpl::SwiGLUImpl(int64_t width, int64_t hidden) {
   gate = register_module("gate", torch::nn::Linear(width, hidden));

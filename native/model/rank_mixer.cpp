@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/js_error.h"
+#include "ops/gelu/gelu.h"
 #include "ops/linear/token_linear.h"
 
 namespace lemur::model {
@@ -38,7 +39,7 @@ PerTokenFFNImpl::PerTokenFFNImpl(int64_t tokens, int64_t width, int64_t hidden) 
 }
 
 at::Tensor PerTokenFFNImpl::forward(const at::Tensor& x) {
-  return ops::token_linear(at::gelu(ops::token_linear(x, w1, b1)), w2, b2);
+  return ops::token_linear(ops::gelu(ops::token_linear(x, w1, b1)), w2, b2);
 }
 
 RankMixerBlockImpl::RankMixerBlockImpl(int64_t tokens, int64_t width, int64_t ffn_mult) {

@@ -13,9 +13,7 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#endif
+#include "ops/common/simd_math.h"
 
 namespace lemur::ops::cpu_attention {
 

@@ -68,25 +68,29 @@ if (args.maxSteps) common.push('--max-steps', String(args.maxSteps));
 if (args.check) common.push('--check');
 
 // One process per seed on both sides: the peak memory is that of training one model, and no
-// seed inherits another's allocator state (or, for Python, its garbage).
-function child(label, cmd, argv) {
+// seed inherits another's allocator state (or, for Python, its garbage). The two sides take
+// turns seed by seed (lemur seed 0, peer seed 0, lemur seed 1, ...): a VM whose speed drifts
+// over minutes then slows both sides of a pair alike, and the per-seed ratios show the drift.
+function runSeed(label, cmd, argv, seed) {
+  const out = join(exportDir, `${label}.seed-${seed}.result.json`);
+  const a = [...argv, '--seeds', String(seed), '--json', out];
   const t0 = performance.now();
-  let merged;
-  for (const seed of args.check ? [seeds[0]] : seeds) {
-    const out = join(exportDir, `${label}.seed-${seed}.result.json`);
-    const a = [...argv, '--seeds', String(seed), '--json', out];
-    const r = spawnSync(cmd, a, { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status ?? r.signal}): ${cmd} ${a.join(' ')}`);
-    const res = JSON.parse(readFileSync(out, 'utf8'));
-    for (const run of res.runs) run.maxRssKB = res.maxRssKB;
-    if (!merged) merged = res;
-    else {
-      merged.runs.push(...res.runs);
-      merged.maxRssKB = Math.max(merged.maxRssKB, res.maxRssKB);
-      if (res.cudaPeakBytes) merged.cudaPeakBytes = Math.max(merged.cudaPeakBytes ?? 0, res.cudaPeakBytes);
-    }
+  const r = spawnSync(cmd, a, { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status ?? r.signal}): ${cmd} ${a.join(' ')}`);
+  const res = JSON.parse(readFileSync(out, 'utf8'));
+  for (const run of res.runs) run.maxRssKB = res.maxRssKB;
+  res.wallSeconds = (performance.now() - t0) / 1000;
+  return res;
+}
+function merge(parts) {
+  if (parts.length === 0) return undefined;
+  const merged = parts[0];
+  for (const res of parts.slice(1)) {
+    merged.runs.push(...res.runs);
+    merged.maxRssKB = Math.max(merged.maxRssKB, res.maxRssKB);
+    merged.wallSeconds += res.wallSeconds;
+    if (res.cudaPeakBytes) merged.cudaPeakBytes = Math.max(merged.cudaPeakBytes ?? 0, res.cudaPeakBytes);
   }
-  merged.wallSeconds = (performance.now() - t0) / 1000;
   return merged;
 }
 
@@ -96,9 +100,15 @@ if (!args.noParity && !args.check && args.only !== 'lemur' && args.only !== 'pee
   const r = spawnSync(process.execPath, [join(here, 'parity.mjs'), '--threads', String(threads), '--python', args.python, '--json', parityJson, ...(args.config ? ['--config', args.config] : [])], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   results.parity = existsSync(parityJson) ? JSON.parse(readFileSync(parityJson, 'utf8')) : { ok: false, error: `parity.mjs exit ${r.status}` };
 }
-if (args.only !== 'peer')
-  results.lemur = child('lemur', process.execPath, [join(here, 'lemur.mjs'), '--dataset', dataDir, '--preset', args.preset, ...(args.config ? ['--config', args.config] : []), ...common]);
-if (args.only !== 'lemur') results.peer = child('peer', args.python, [join(here, 'peer.py'), '--export', exportDir, ...common]);
+const lemurArgv = [join(here, 'lemur.mjs'), '--dataset', dataDir, '--preset', args.preset, ...(args.config ? ['--config', args.config] : []), ...common];
+const peerArgv = [join(here, 'peer.py'), '--export', exportDir, ...common];
+const parts = { lemur: [], peer: [] };
+for (const seed of args.check ? [seeds[0]] : seeds) {
+  if (args.only !== 'peer') parts.lemur.push(runSeed('lemur', process.execPath, lemurArgv, seed));
+  if (args.only !== 'lemur') parts.peer.push(runSeed('peer', args.python, peerArgv, seed));
+}
+results.lemur = merge(parts.lemur);
+results.peer = merge(parts.peer);
 
 // ------------------------------------------------------------------------------- report
 
@@ -178,7 +188,15 @@ if (results.parity) {
           `parameter updates rel. error ${p.updateRelativeError.toExponential(1)}, bank rows ${p.bankMaxAbsDiff.toExponential(1)}, test scores of lemur's weights max |diff| ${p.testScores.maxAbsDiff.toExponential(1)}`,
   );
 }
-if (S.lemur && S.peer) console.log(`\nsamples/s: lemur ${(S.lemur.samplesPerSecond.mean / S.peer.samplesPerSecond.mean).toFixed(2)}x the peer`);
+if (S.lemur && S.peer) {
+  // each seed's pair ran back to back: its ratio is the one least moved by drift
+  const paired = S.lemur.samplesPerSecond.values.map((v, k) => v / S.peer.samplesPerSecond.values[k]);
+  console.log(
+    `\nsamples/s: lemur ${(S.lemur.samplesPerSecond.mean / S.peer.samplesPerSecond.mean).toFixed(2)}x the peer ` +
+      `(per seed, each pair run back to back: ${paired.map((r) => `${r.toFixed(2)}x`).join(', ')})`,
+  );
+  S.pairedRatios = paired;
+}
 if (results.lemur && results.peer && !same) console.log('\nWARNING: the parameter counts differ: the peer does not build the model lemur builds for this configuration');
 
 if (args.json) {

@@ -11,6 +11,18 @@
 #pragma GCC target("avx2,fma")
 namespace lemur::ops::simd {
 
+// Horizontal sum and maximum of 8 floats.
+inline float hsum8(__m256 v) {
+  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+inline float hmax8(__m256 v) {
+  __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+  return _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+
 // exp of 8 floats: Cephes-style (clamp, 2^n * polynomial on |r| <= ln2 / 2; about 2 ulp),
 // exactly 0 below -87.
 inline __m256 exp8(__m256 x) {

@@ -7,10 +7,10 @@
 
 #include <cmath>
 
+#include "ops/common/simd_math.h"
 #include "ops/layer_norm/layer_norm.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
+#ifdef LEMUR_HAVE_SIMD_MATH
 #define LEMUR_LAYER_NORM_AVX2 1
 #endif
 
@@ -24,11 +24,7 @@ constexpr int64_t kChunkRows = 256;  // rows per task and per partial weight/bia
 namespace {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-inline float hsum(__m256 v) {
-  __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-  return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
-}
+using simd::hsum8;
 
 void forward_rows(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, int64_t r0,
                   int64_t r1, int64_t n, float eps) {
@@ -38,14 +34,14 @@ void forward_rows(const float* x, const float* w, const float* b, float* y, floa
     float* yr = y + r * n;
     __m256 s = _mm256_setzero_ps();
     for (int64_t j = 0; j < n; j += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(xr + j));
-    const float mu = hsum(s) * inv_n;
+    const float mu = hsum8(s) * inv_n;
     const __m256 vmu = _mm256_set1_ps(mu);
     __m256 q = _mm256_setzero_ps();
     for (int64_t j = 0; j < n; j += 8) {
       const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xr + j), vmu);
       q = _mm256_fmadd_ps(d, d, q);
     }
-    const float rs = 1.0f / std::sqrt(hsum(q) * inv_n + eps);
+    const float rs = 1.0f / std::sqrt(hsum8(q) * inv_n + eps);
     const __m256 vrs = _mm256_set1_ps(rs);
     for (int64_t j = 0; j < n; j += 8) {
       const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + j), vmu), vrs);
@@ -74,7 +70,7 @@ void backward_rows(const float* g, const float* x, const float* w, const float* 
       _mm256_storeu_ps(dw + j, _mm256_fmadd_ps(gj, xh, _mm256_loadu_ps(dw + j)));
       _mm256_storeu_ps(db + j, _mm256_add_ps(gj, _mm256_loadu_ps(db + j)));
     }
-    const __m256 va = _mm256_set1_ps(hsum(a) * inv_n), vc = _mm256_set1_ps(hsum(c) * inv_n);
+    const __m256 va = _mm256_set1_ps(hsum8(a) * inv_n), vc = _mm256_set1_ps(hsum8(c) * inv_n);
     for (int64_t j = 0; j < n; j += 8) {
       const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + j), vmu), vrs);
       const __m256 gw = _mm256_mul_ps(_mm256_loadu_ps(gr + j), _mm256_loadu_ps(w + j));

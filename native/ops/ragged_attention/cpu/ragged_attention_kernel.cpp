@@ -50,6 +50,17 @@ SampleKeys sample_keys(const Shape& s, int64_t b, std::vector<int64_t>& keys) {
   return {on, true};
 }
 
+// Head h's rows of the listed keys, packed: kb [n][d], vb [n][dv] (a sample with holes).
+void gather_keys(const float* k, const float* v, const std::vector<int64_t>& keys, int64_t n, int64_t H, int64_t h,
+                 int64_t d, int64_t dv, std::vector<float>& kb, std::vector<float>& vb) {
+  kb.resize(n * d);
+  vb.resize(n * dv);
+  for (int64_t j = 0; j < n; ++j) {
+    std::copy_n(k + (keys[j] * H + h) * d, d, kb.data() + j * d);
+    std::copy_n(v + (keys[j] * H + h) * dv, dv, vb.data() + j * dv);
+  }
+}
+
 // float32 on the strided row kernels (cpu_attention::rows_path): q, k, v, out and the
 // gradients are read and written where they lie ([T, H, D]: one head's rows at stride H * D);
 // only a sample with masked holes among its keys is compacted first.
@@ -67,12 +78,7 @@ void forward_rows(const Shape& s, const float* q, const float* k, const float* v
       const float *kp = k + (s.ko[b] * H + h) * d, *vp = v + (s.ko[b] * H + h) * dv;
       int64_t ldk = H * d, ldv = H * dv;
       if (sk.holes) {
-        kb.resize(sk.count * d);
-        vb.resize(sk.count * dv);
-        for (int64_t j = 0; j < sk.count; ++j) {
-          std::copy_n(k + (keys[j] * H + h) * d, d, kb.data() + j * d);
-          std::copy_n(v + (keys[j] * H + h) * dv, dv, vb.data() + j * dv);
-        }
+        gather_keys(k, v, keys, sk.count, H, h, d, dv, kb, vb);
         kp = kb.data(), vp = vb.data(), ldk = d, ldv = dv;
       }
       cpu_attention::forward_rows(nq, sk.count, d, dv, scale, q + (q0 * H + h) * d, H * d, kp, ldk, vp, ldv,
@@ -115,14 +121,9 @@ void backward_rows(const Shape& s, const float* q, const float* k, const float* 
         continue;
       }
       const int64_t n = sk.count;
-      kb.resize(n * d);
-      vb.resize(n * dv);
+      gather_keys(k, v, keys, n, H, h, d, dv, kb, vb);
       dkb.resize(n * d);
       dvb.resize(n * dv);
-      for (int64_t j = 0; j < n; ++j) {
-        std::copy_n(k + (keys[j] * H + h) * d, d, kb.data() + j * d);
-        std::copy_n(v + (keys[j] * H + h) * dv, dv, vb.data() + j * dv);
-      }
       cpu_attention::backward_rows(nq, n, d, dv, scale, qp, H * d, kb.data(), d, vb.data(), dv, op, H * dv, gp, H * dv,
                                    lp, H, dqp, H * d, dkb.data(), d, dvb.data(), dv, ws);
       zero_rows(dkp, nk_all, H * d, d);  // masked keys get none

@@ -88,6 +88,8 @@ export interface NativeInfo {
     /** What the dense layers' CPU float32 products run on: "oneDNN 2.6.3" (the oneDNN LibTorch links; its threads follow intraOp) or "BLAS" (LibTorch's BLAS; also with LEMUR_CPU_GEMM=blas). */
     cpuGemm: string;
     parallelBackend: string;
+    /** Threads lemur's own CPU kernels (attention, LayerNorm, GELU, memory bank) split their work over, measured: intraOp, or 1 in a build that missed LibTorch's OpenMP runtime. */
+    kernelThreads: number;
   };
   cuda: {
     available: boolean;

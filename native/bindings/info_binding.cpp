@@ -1,6 +1,8 @@
 // info(): what this addon was built against and what it sees now (threads, CUDA devices).
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <algorithm>
+#include <atomic>
 #include <torch/cuda.h>
 
 #include "distributed/process_group.h"
@@ -19,6 +21,19 @@
 
 namespace lemur {
 namespace {
+
+// How many threads lemur's own CPU kernels split a range over: at::parallel_for is compiled
+// into the addon, so a build without LibTorch's OpenMP runs it on one thread whatever
+// intraOp says (cmake/LemurOpenMP.cmake). Measured, not assumed.
+int kernel_threads() {
+  uint64_t applied = 0;
+  apply_thread_settings(applied);  // this thread's OpenMP count is its own
+  std::atomic<uint64_t> seen{0};
+  at::parallel_for(0, 64, 1, [&](int64_t, int64_t) {
+    seen.fetch_or(uint64_t{1} << std::min(at::get_thread_num(), 63));
+  });
+  return __builtin_popcountll(seen.load());
+}
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -65,6 +80,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
                 "native"
 #endif
     );
+    threads.Set("kernelThreads", kernel_threads());
     o.Set("threads", threads);
 
     Napi::Object cuda = Napi::Object::New(env);

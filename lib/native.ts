@@ -206,6 +206,26 @@ export interface NativeAddon {
       gradOut?: NativeTensor | TypedArrayOf,
     ): { out: NativeTensor; gradQ?: NativeTensor; gradK?: NativeTensor; gradV?: NativeTensor };
     /**
+     * raggedAttention over a packed projection, as the document encoder's layers call it:
+     * qkv [T, 3, H, D] (q, k, v along dim 1; self-attention, one offsets [B+1] for both), read
+     * in place on CPU. With gradOut, the gradient of qkv, packed.
+     */
+    raggedSelfAttention(
+      qkv: NativeTensor | TypedArrayOf,
+      offsets: NativeTensor | TypedArrayOf,
+      scale: number,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradQkv?: NativeTensor };
+    /** raggedAttention with k and v packed: kv [Tk, 2, H, D]. With gradOut, the gradients of q and kv (packed). */
+    raggedAttentionPackedKv(
+      q: NativeTensor | TypedArrayOf,
+      kv: NativeTensor | TypedArrayOf,
+      qOffsets: NativeTensor | TypedArrayOf,
+      kOffsets: NativeTensor | TypedArrayOf,
+      scale: number,
+      gradOut?: NativeTensor | TypedArrayOf,
+    ): { out: NativeTensor; gradQ?: NativeTensor; gradKv?: NativeTensor };
+    /**
      * Fused gather-attention: q [Tq, H, E] attends over bank rows bank[ids] ([N, E]; rows with
      * written[id] == 0 are skipped). With gradOut, also the gradient with respect to q.
      */

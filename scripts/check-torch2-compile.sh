@@ -50,7 +50,7 @@ cuda_inc=$(dirname "$(dirname "$(command -v nvcc)")")/include
 napi=$(node -p "require('node-addon-api').include_dir")
 napih=$(node -p "require('node-api-headers').include_dir")
 inc=$root/usr/include
-flags="-std=c++17 -fsyntax-only -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=1 -DNAPI_VERSION=8 -DNODE_ADDON_API_CPP_EXCEPTIONS -DNODE_ADDON_API_CPP_EXCEPTIONS_ALL -DNODE_ADDON_API_DISABLE_DEPRECATED -DLEMUR_WITH_CUDA=1 -DLEMUR_DISTRIBUTED_GLOO=1 -DLEMUR_DISTRIBUTED_NCCL=1 -DLEMUR_WITH_GLOO=1 -DUSE_C10D_GLOO=1 -DLEMUR_WITH_NCCL=1 -DUSE_C10D_NCCL=1 -Inative -Ibuild/generated -I$napi -I$napih -I$inc -I$inc/torch/csrc/api/include -I$cuda_inc -I$cache/stubs"
+flags="-std=c++17 -fopenmp -fsyntax-only -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=1 -DNAPI_VERSION=8 -DNODE_ADDON_API_CPP_EXCEPTIONS -DNODE_ADDON_API_CPP_EXCEPTIONS_ALL -DNODE_ADDON_API_DISABLE_DEPRECATED -DLEMUR_WITH_CUDA=1 -DLEMUR_DISTRIBUTED_GLOO=1 -DLEMUR_DISTRIBUTED_NCCL=1 -DLEMUR_WITH_GLOO=1 -DUSE_C10D_GLOO=1 -DLEMUR_WITH_NCCL=1 -DUSE_C10D_NCCL=1 -Inative -Ibuild/generated -I$napi -I$napih -I$inc -I$inc/torch/csrc/api/include -I$cuda_inc -I$cache/stubs"
 [ $# -gt 0 ] || set -- $(find native -name '*.cpp' | sort)
 echo "torch $(awk '/define TORCH_VERSION_MAJOR/{a=$3} /define TORCH_VERSION_MINOR/{b=$3} END{print a "." b}' "$inc/torch/csrc/api/include/torch/version.h") headers, CUDA runtime headers from $cuda_inc; $# files, $jobs at a time"
 status=0

@@ -92,6 +92,52 @@ Napi::Value RaggedAttention(const Napi::CallbackInfo& info) {
   });
 }
 
+// raggedSelfAttention(qkv [T, 3, H, D], offsets, scale[, gradOut]) -> { out, gradQkv? }
+Napi::Value RaggedSelfAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    at::Tensor qkv = arg(info, 0, "raggedSelfAttention: qkv");
+    at::Tensor offsets = arg(info, 1, "raggedSelfAttention: offsets");
+    const double scale = number(info, 2, "raggedSelfAttention: scale");
+    Napi::Object result = Napi::Object::New(env);
+    if (!given(info, 3)) {
+      result.Set("out", TensorObject::Wrap(env, ops::ragged_self_attention(qkv, offsets, scale)));
+      return result;
+    }
+    at::Tensor leaf = grad_leaf(qkv);
+    at::Tensor out = ops::ragged_self_attention(leaf, offsets, scale);
+    backward_from(out, arg(info, 3, "raggedSelfAttention: gradOut"), "raggedSelfAttention");
+    result.Set("out", TensorObject::Wrap(env, out.detach()));
+    result.Set("gradQkv", TensorObject::Wrap(env, grad_of(leaf)));
+    return result;
+  });
+}
+
+// raggedAttentionPackedKv(q [Tq, H, D], kv [Tk, 2, H, D], qOffsets, kOffsets, scale[, gradOut])
+//   -> { out, gradQ?, gradKv? }
+Napi::Value RaggedAttentionPackedKv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return js_call(env, [&]() -> Napi::Value {
+    at::Tensor q = arg(info, 0, "raggedAttentionPackedKv: q");
+    at::Tensor kv = arg(info, 1, "raggedAttentionPackedKv: kv");
+    at::Tensor q_offsets = arg(info, 2, "raggedAttentionPackedKv: qOffsets");
+    at::Tensor k_offsets = arg(info, 3, "raggedAttentionPackedKv: kOffsets");
+    const double scale = number(info, 4, "raggedAttentionPackedKv: scale");
+    Napi::Object result = Napi::Object::New(env);
+    if (!given(info, 5)) {
+      result.Set("out", TensorObject::Wrap(env, ops::ragged_attention_packed_kv(q, kv, q_offsets, k_offsets, scale)));
+      return result;
+    }
+    at::Tensor lq = grad_leaf(q), lkv = grad_leaf(kv);
+    at::Tensor out = ops::ragged_attention_packed_kv(lq, lkv, q_offsets, k_offsets, scale);
+    backward_from(out, arg(info, 5, "raggedAttentionPackedKv: gradOut"), "raggedAttentionPackedKv");
+    result.Set("out", TensorObject::Wrap(env, out.detach()));
+    result.Set("gradQ", TensorObject::Wrap(env, grad_of(lq)));
+    result.Set("gradKv", TensorObject::Wrap(env, grad_of(lkv)));
+    return result;
+  });
+}
+
 // bankAttention(q, bank, written, ids, qOffsets, kOffsets, scale[, gradOut]) -> { out, gradQ? }
 Napi::Value BankAttention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -318,6 +364,8 @@ void init_ops_binding(Napi::Env env, Napi::Object exports) {
   ops.Set("gelu", Napi::Function::New<Gelu>(env, "gelu"));
   ops.Set("layerNorm", Napi::Function::New<LayerNorm>(env, "layerNorm"));
   ops.Set("raggedAttention", Napi::Function::New<RaggedAttention>(env, "raggedAttention"));
+  ops.Set("raggedSelfAttention", Napi::Function::New<RaggedSelfAttention>(env, "raggedSelfAttention"));
+  ops.Set("raggedAttentionPackedKv", Napi::Function::New<RaggedAttentionPackedKv>(env, "raggedAttentionPackedKv"));
   ops.Set("bankAttention", Napi::Function::New<BankAttention>(env, "bankAttention"));
   ops.Set("bankGather", Napi::Function::New<BankGather>(env, "bankGather"));
   ops.Set("bankScatter", Napi::Function::New<BankScatter>(env, "bankScatter"));

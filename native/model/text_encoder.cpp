@@ -26,9 +26,9 @@ EncoderLayerImpl::EncoderLayerImpl(int64_t width, int64_t heads_, int64_t ffn_mu
 
 at::Tensor EncoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& offsets) {
   const int64_t T = x.size(0), W = x.size(1), dh = W / heads;
-  auto parts = project(qkv, normalize(ln1, x)).view({T, 3, heads, dh}).unbind(1);
-  at::Tensor ctx = ops::ragged_attention(parts[0], parts[1], parts[2], offsets, offsets, c10::nullopt,
-                                         1.0 / std::sqrt(static_cast<double>(dh)));
+  // the fused projection whole: attention reads q, k and v in it and writes its gradient packed
+  at::Tensor packed = project(qkv, normalize(ln1, x)).view({T, 3, heads, dh});
+  at::Tensor ctx = ops::ragged_self_attention(packed, offsets, 1.0 / std::sqrt(static_cast<double>(dh)));
   return residual_and_ffn(x, ctx);
 }
 
@@ -39,10 +39,9 @@ at::Tensor EncoderLayerImpl::forward_first(const at::Tensor& x, const at::Tensor
   const at::Tensor& w = qkv->weight;  // rows: q, k, v
   const at::Tensor& b = qkv->bias;
   at::Tensor q = ops::linear(h_all.index_select(0, first), w.narrow(0, 0, W), b.narrow(0, 0, W)).view({B, heads, dh});
-  auto kv = ops::linear(h_all, w.narrow(0, W, 2 * W), b.narrow(0, W, 2 * W)).view({T, 2, heads, dh}).unbind(1);
+  at::Tensor kv = ops::linear(h_all, w.narrow(0, W, 2 * W), b.narrow(0, W, 2 * W)).view({T, 2, heads, dh});
   at::Tensor q_offsets = at::arange(B + 1, offsets.options());
-  at::Tensor ctx = ops::ragged_attention(q, kv[0], kv[1], q_offsets, offsets, c10::nullopt,
-                                         1.0 / std::sqrt(static_cast<double>(dh)));
+  at::Tensor ctx = ops::ragged_attention_packed_kv(q, kv, q_offsets, offsets, 1.0 / std::sqrt(static_cast<double>(dh)));
   return residual_and_ffn(x.index_select(0, first), ctx);
 }
 

@@ -222,3 +222,68 @@ describe.skipIf(!cudaAvailable)('ragged_attention (CUDA)', () => {
     }
   });
 });
+
+describe('ragged attention over packed projections (the encoder layers\' fused q/k/v)', () => {
+  // [T, parts, H, D] from per-part [T, H, D] arrays
+  function pack(parts: Float64Array[], T: number, HD: number): Float64Array {
+    const out = new Float64Array(T * parts.length * HD);
+    for (let t = 0; t < T; t++)
+      parts.forEach((p, i) => out.set(p.subarray(t * HD, (t + 1) * HD), (t * parts.length + i) * HD));
+    return out;
+  }
+  function unpack(a: Float64Array, T: number, n: number, HD: number, i: number): Float64Array {
+    const out = new Float64Array(T * HD);
+    for (let t = 0; t < T; t++) out.set(a.subarray((t * n + i) * HD, (t * n + i + 1) * HD), t * HD);
+    return out;
+  }
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    // float32 and D % 8 == 0: the row kernels reading the slices in place; float64: the generic path
+    it(`self-attention on qkv [T, 3, H, D] gives the separate op's output and gradients bit for bit (${dtype})`, () => {
+      const r = rng(21);
+      const lens = Array.from({ length: 11 }, (_, b) => (b === 3 ? 0 : 1 + Math.floor(r() * 30)));
+      const H = 2, D = 16, HD = H * D;
+      const c = randomAttentionCase(22, { H, D, qLens: lens, kLens: lens });
+      const T = c.qOff[c.qOff.length - 1]!;
+      const off = tensor(i64(c.qOff));
+      const got = native().ops.raggedSelfAttention(tensor3(pack([c.q, c.k, c.v], T, HD), [T, 3, H, D], dtype),
+        off, 0.25, tensor3(c.gradOut, [T, H, D], dtype));
+      const sep = native().ops.raggedAttention(tensor3(c.q, [T, H, D], dtype), tensor3(c.k, [T, H, D], dtype),
+        tensor3(c.v, [T, H, D], dtype), off, off, null, 0.25, tensor3(c.gradOut, [T, H, D], dtype));
+      expect(got.gradQkv!.shape).toEqual([T, 3, H, D]);
+      expect(f64(got.out)).toEqual(f64(sep.out));
+      const g = f64(got.gradQkv!);
+      expect(unpack(g, T, 3, HD, 0)).toEqual(f64(sep.gradQ!));
+      expect(unpack(g, T, 3, HD, 1)).toEqual(f64(sep.gradK!));
+      expect(unpack(g, T, 3, HD, 2)).toEqual(f64(sep.gradV!));
+      // and both against the float64 reference
+      expectClose(f64(got.out), attentionReference(rounded(c, dtype), 0.25).out, 1e-5, 1e-4, 'out');
+    });
+  }
+
+  it('[CLS]-only attention on a packed kv [Tk, 2, H, D] gives the separate op\'s output and gradients bit for bit', () => {
+    const r = rng(23);
+    const B = 9;
+    const kLens = Array.from({ length: B }, (_, b) => (b === 1 ? 0 : 1 + Math.floor(r() * 40)));
+    const H = 4, D = 8, HD = H * D;
+    const c = randomAttentionCase(24, { H, D, qLens: Array(B).fill(1), kLens });
+    const Tk = c.kOff[B]!;
+    const [qo, ko] = [tensor(i64(c.qOff)), tensor(i64(c.kOff))];
+    const q = tensor3(c.q, [B, H, D], 'float32'), g = tensor3(c.gradOut, [B, H, D], 'float32');
+    const got = native().ops.raggedAttentionPackedKv(q, tensor3(pack([c.k, c.v], Tk, HD), [Tk, 2, H, D], 'float32'),
+      qo, ko, 0.5, g);
+    const sep = native().ops.raggedAttention(q, tensor3(c.k, [Tk, H, D], 'float32'), tensor3(c.v, [Tk, H, D], 'float32'),
+      qo, ko, null, 0.5, g);
+    expect(f64(got.out)).toEqual(f64(sep.out));
+    expect(f64(got.gradQ!)).toEqual(f64(sep.gradQ!));
+    expect(unpack(f64(got.gradKv!), Tk, 2, HD, 0)).toEqual(f64(sep.gradK!));
+    expect(unpack(f64(got.gradKv!), Tk, 2, HD, 1)).toEqual(f64(sep.gradV!));
+  });
+
+  it('refuses a packed tensor of the wrong layout, naming it', () => {
+    const x = tensor(new Float32Array(2 * 2 * 8), { shape: [2, 2, 1, 8] });
+    expect(() => native().ops.raggedSelfAttention(x, tensor(i64([0, 2])), 1)).toThrow(/qkv must be \[T, 3, H, D\], got shape \[2, 2, 1, 8\]/);
+    expect(() => native().ops.raggedAttentionPackedKv(tensor(new Float32Array(8), { shape: [1, 1, 8] }), tensor(new Float32Array(32), { shape: [4, 1, 8] }),
+      tensor(i64([0, 1])), tensor(i64([0, 4])), 1)).toThrow(/kv must be \[T, 2, H, D\], got shape \[4, 1, 8\]/);
+  });
+});

@@ -23,6 +23,14 @@ void check_3d(const at::Tensor& t, const char* name, const char* dims) {
                     c10::toString(t.scalar_type()));
 }
 
+// float32 on CPU is read where it lies at any row stride (the row kernels take one); every
+// other case is made contiguous.
+at::Tensor rows_or_contiguous(const at::Tensor& t) {
+  const bool rows = t.device().is_cpu() && t.scalar_type() == at::kFloat && t.stride(2) == 1 &&
+                    t.stride(1) == t.size(2) && t.stride(0) >= t.size(1) * t.size(2);
+  return rows ? t : t.contiguous();
+}
+
 }  // namespace
 
 RaggedAttentionInputs ragged_attention_check(const at::Tensor& q, const at::Tensor& k,
@@ -52,9 +60,9 @@ RaggedAttentionInputs ragged_attention_check(const at::Tensor& q, const at::Tens
     throw UserError(op + ": head dims must be positive, got shapes " + shape_str(q) + " and " +
                     shape_str(v));
   RaggedAttentionInputs in;
-  in.q = q.contiguous();
-  in.k = k.contiguous();
-  in.v = v.contiguous();
+  in.q = rows_or_contiguous(q);
+  in.k = rows_or_contiguous(k);
+  in.v = rows_or_contiguous(v);
   in.q_offsets_cpu = checked_offsets(q_offsets, q.size(0), at::kCPU, op, "q_offsets", "q");
   in.k_offsets_cpu = checked_offsets(k_offsets, k.size(0), at::kCPU, op, "k_offsets", "k");
   if (in.q_offsets_cpu.numel() != in.k_offsets_cpu.numel())
@@ -133,7 +141,15 @@ std::tuple<at::Tensor, at::Tensor> ragged_attention_forward(const RaggedAttentio
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward(
     const RaggedAttentionInputs& in, const at::Tensor& out, const at::Tensor& lse,
-    const at::Tensor& grad_out_in, double scale) {
+    const at::Tensor& grad_out_in, double scale, const RaggedAttentionGrads* into) {
+  if (into) {
+    auto fits = [](const at::Tensor& g, const at::Tensor& like) {
+      return g.sizes().equals(like.sizes()) && g.scalar_type() == like.scalar_type() && g.device() == like.device() &&
+             g.stride(2) == 1 && g.stride(1) == g.size(2);
+    };
+    TORCH_INTERNAL_ASSERT(fits(into->dq, in.q) && fits(into->dk, in.k) && fits(into->dv, in.v),
+                          "ragged_attention: gradients to write must be shaped like q, k and v with dims 1, 2 dense");
+  }
   if (!grad_out_in.sizes().equals(out.sizes()))
     throw UserError("ragged_attention: the gradient of out must have shape " + c10::str(out.sizes()) +
                     ", got " + c10::str(grad_out_in.sizes()));
@@ -150,12 +166,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ragged_attention_backward(
                                     grad_out.data_ptr(), l.data_ptr<float>(), dd.data_ptr<float>(),
                                     dq.data_ptr(), dk.data_ptr(), dv.data_ptr(),
                                     cuda::current_stream(in.q));
+    if (into) return {into->dq.copy_(dq), into->dk.copy_(dk), into->dv.copy_(dv)};
     return {dq, dk, dv};
 #else
     throw UserError("ragged_attention: this build of lemur has no CUDA support");
 #endif
   }
-  return cpu::ragged_attention_backward_kernel(in, out, lse, grad_out, scale);
+  return cpu::ragged_attention_backward_kernel(in, out, lse, grad_out, scale, into);
 }
 
 }  // namespace lemur::ops

@@ -17,7 +17,8 @@ export function infoCommand(): Command {
       print(`lemur ${i.version} on Node ${i.node}`);
       print(`binary: ${i.binary.binary === 'prebuilt' ? `prebuilt ${i.binary.package}` : 'built from source'} (${i.binary.reason}) ${i.binary.path}`);
       print(`LibTorch ${i.torch.version} (${i.torch.source}${i.torch.cuda ? ', CUDA' : ', CPU only'}) ${i.torch.library}`);
-      print(`threads: intra-op ${i.threads.intraOp}, BLAS ${i.threads.blas} (${i.threads.blasLibrary}), ${i.threads.cores} cores`);
+      print(`threads: intra-op ${i.threads.intraOp}, BLAS ${i.threads.blas} (${i.threads.blasLibrary}), ${i.threads.cores} cores; lemur's kernels on ${i.threads.kernelThreads}` +
+        (i.threads.kernelThreads < i.threads.intraOp ? " (this build missed LibTorch's OpenMP runtime: rebuild with npm rebuild lemur --build-from-source)" : ''));
       print(`dense layers on CPU: ${i.threads.cpuGemm.startsWith('oneDNN') ? `${i.threads.cpuGemm} GEMM (LEMUR_CPU_GEMM=blas for LibTorch's BLAS)` : "LibTorch's BLAS"}`);
       print(`CPU tensors: ${memoryStats().tensorCache ? 'cached blocks reused (LEMUR_CPU_ALLOCATOR=system turns it off)' : "LibTorch's allocator (LEMUR_CPU_ALLOCATOR=system)"}`);
       print(

@@ -56,6 +56,9 @@ describe('lemur CLI', () => {
     const r = await runCli(['info', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).torch.version).toBeTruthy();
+    const text = await runCli(['info']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/threads: intra-op (\d+), .* cores; lemur's kernels on \1\n/);  // the kernels follow intra-op
   });
 
   it('trains two presets one after the other, prints the table and writes the report', async () => {

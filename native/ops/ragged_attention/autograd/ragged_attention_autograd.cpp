@@ -25,10 +25,10 @@ at::Tensor forward_and_save(AutogradContext* ctx, const RaggedAttentionInputs& i
   return out;
 }
 
-// (dq, dk, dv), written into `into` when given.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> saved_backward(AutogradContext* ctx, const at::Tensor& grad,
+// (dq, dk, dv), written into `into` when given; `saved` is ctx->get_saved_variables(), unpacked once.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> saved_backward(AutogradContext* ctx, const variable_list& saved,
+                                                              const at::Tensor& grad,
                                                               const RaggedAttentionGrads* into = nullptr) {
-  auto saved = ctx->get_saved_variables();
   RaggedAttentionInputs in;
   in.q = saved[0];
   in.k = saved[1];
@@ -55,7 +55,7 @@ class RaggedAttentionFunction : public torch::autograd::Function<RaggedAttention
     return forward_and_save(ctx, ragged_attention_check(q, k, v, q_offsets, k_offsets, key_mask), scale);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto [dq, dk, dv] = saved_backward(ctx, grads[0]);
+    auto [dq, dk, dv] = saved_backward(ctx, ctx->get_saved_variables(), grads[0]);
     return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -69,10 +69,11 @@ class RaggedSelfAttentionFunction : public torch::autograd::Function<RaggedSelfA
         scale);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const at::Tensor q = ctx->get_saved_variables()[0];
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor& q = saved[0];
     at::Tensor dqkv = at::empty({q.size(0), 3, q.size(1), q.size(2)}, q.options());
     const RaggedAttentionGrads into{dqkv.select(1, 0), dqkv.select(1, 1), dqkv.select(1, 2)};
-    saved_backward(ctx, grads[0], &into);
+    saved_backward(ctx, saved, grads[0], &into);
     return {dqkv, at::Tensor(), at::Tensor()};
   }
 };
@@ -91,7 +92,7 @@ class RaggedAttentionPackedKvFunction : public torch::autograd::Function<RaggedA
     at::Tensor dq = at::empty(q.sizes(), q.options());
     at::Tensor dkv = at::empty({k.size(0), 2, k.size(1), k.size(2)}, k.options());
     const RaggedAttentionGrads into{dq, dkv.select(1, 0), dkv.select(1, 1)};
-    saved_backward(ctx, grads[0], &into);
+    saved_backward(ctx, saved, grads[0], &into);
     return {dq, dkv, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
